@@ -1,0 +1,1 @@
+//! storyreel-mp4

@@ -1,0 +1,1 @@
+//! storyreel: turns a story into a finished short vertical video.
