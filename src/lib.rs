@@ -1,1 +1,8 @@
 //! storyreel: turns a story into a finished short vertical video.
+//!
+//! The render path: [`plan`] decides frames and chunks, [`background`] decodes and fits the
+//! footage, [`compose`] blends captions, [`encode`] turns frames into H.264 chunks, and
+//! [`merge`] joins the chunks with the narration into one MP4.
+
+pub mod encode;
+pub mod frame;
