@@ -2,7 +2,15 @@
 //!
 //! The render path: [`plan`] decides frames and chunks, [`background`] decodes and fits the
 //! footage, [`compose`] blends captions, [`encode`] turns frames into H.264 chunks, and
-//! [`merge`] joins the chunks with the narration into one MP4.
+//! [`merge`] joins the chunks with the narration into one MP4. [`pipeline`] runs them all
+//! on one machine.
 
+pub mod background;
+pub mod compose;
 pub mod encode;
 pub mod frame;
+pub mod merge;
+pub mod pipeline;
+pub mod plan;
+pub mod render;
+pub mod scale;

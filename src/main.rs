@@ -1,1 +1,144 @@
-fn main() {}
+//! The `storyreel` command line: glue over the library's steps.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use storyreel::pipeline::{Progress, RenderRequest, render_video};
+use storyreel::plan::RenderOptions;
+
+#[derive(Parser)]
+#[command(name = "storyreel", version, about = "Turns a story into a finished short vertical video")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Render narration + speech marks (+ background) into a 1080x1920 MP4 with captions.
+    Render(RenderArgs),
+}
+
+#[derive(clap::Args)]
+struct RenderArgs {
+    /// Narration audio (WAV, MP3, OGG, M4A).
+    #[arg(long)]
+    audio: PathBuf,
+    /// Word timings in Amazon Polly speech-marks format (JSON lines).
+    #[arg(long)]
+    marks: PathBuf,
+    /// Background footage (H.264 MP4); without it a generated background is used.
+    #[arg(long)]
+    background: Option<PathBuf>,
+    /// Title shown as a post card while it is narrated.
+    #[arg(long)]
+    title: Option<String>,
+    /// Name shown on the title card.
+    #[arg(long, default_value = "r/storyreel")]
+    channel: String,
+    /// Where in the background to start, in seconds (default: random).
+    #[arg(long)]
+    start: Option<f64>,
+    /// Frames per chunk, the unit of parallel work.
+    #[arg(long, default_value_t = 150)]
+    chunk_frames: u32,
+    /// Chunks rendered at once (default: number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// x264 preset.
+    #[arg(long, default_value = "veryfast")]
+    preset: String,
+    /// x264 constant rate factor (0 = lossless, 51 = worst).
+    #[arg(long, default_value_t = 23.0)]
+    crf: f32,
+    /// Quick preview: 540x960, fastest settings.
+    #[arg(long)]
+    draft: bool,
+    /// Output MP4; the .srt, .vtt and .jpg sidecars are written beside it.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn render(args: RenderArgs) -> anyhow::Result<()> {
+    if let Some(s) = args.start {
+        anyhow::ensure!(s.is_finite() && s >= 0.0, "invalid --start {s} (expected seconds >= 0)");
+    }
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let req = RenderRequest {
+        audio: args.audio,
+        marks: args.marks,
+        background: args.background,
+        title: args.title,
+        channel: args.channel,
+        start_ms: args.start.map(|s| (s * 1000.0).round() as u64),
+        options: RenderOptions {
+            preset: args.preset,
+            crf: args.crf,
+            chunk_frames: args.chunk_frames,
+            draft: args.draft,
+        },
+        jobs,
+        out: args.out,
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:>10} [{bar:40}] {pos}/{len} frames {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let report = render_video(&req, &|p| match p {
+        Progress::Planned { frames, chunks } => {
+            bar.set_length(frames);
+            bar.set_message(format!("{chunks} chunks"));
+        }
+        Progress::Frames { done } => bar.set_position(done),
+        Progress::Merging => bar.set_message("merging"),
+    })
+    .with_context(|| format!("render {}", req.out.display()))?;
+    bar.finish_and_clear();
+    let s = &report.chunk_stats;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "wrote {} ({} frames, {:.1} s of video) in {:.1} s: {:.1} fps; x264 {:.1} cpu-s, other {:.1} cpu-s",
+        report.video.display(),
+        report.plan.frames,
+        report.plan.duration_ms() as f64 / 1000.0,
+        secs,
+        report.plan.frames as f64 / secs.max(1e-9),
+        s.encode_cpu.as_secs_f64(),
+        s.other_cpu.as_secs_f64(),
+    );
+    eprintln!(
+        "sidecars: {}, {}, {}",
+        report.srt.display(),
+        report.vtt.display(),
+        report.thumbnail.display()
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Render(a) => render(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

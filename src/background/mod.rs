@@ -1,0 +1,82 @@
+//! The picture under the captions: given footage (decoded, looped, cropped to fill) or the
+//! generated default.
+
+pub mod generated;
+pub mod video;
+
+use std::path::Path;
+
+pub use video::VideoBackground;
+
+use crate::frame::Frame;
+
+/// Errors opening or decoding background footage; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum BackgroundError {
+    #[error("cannot read background {name}")]
+    Read {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("background {name}: {source}")]
+    Container {
+        name: String,
+        #[source]
+        source: storyreel_mp4::demux::Mp4Error,
+    },
+    #[error("background {name}: {reason}")]
+    Invalid { name: String, reason: String },
+}
+
+impl BackgroundError {
+    /// Whether the file itself is at fault (as opposed to reading it).
+    pub fn is_invalid_input(&self) -> bool {
+        !matches!(self, BackgroundError::Read { .. })
+    }
+}
+
+/// Where frames come from, positioned per output frame.
+pub enum Background {
+    /// The embedded animated gradient.
+    Generated,
+    /// Footage, started at `start_ticks` (track timescale) and looped.
+    Video {
+        video: Box<VideoBackground>,
+        start_ticks: i64,
+    },
+}
+
+impl Background {
+    /// Opens a background file; `start_ms` is where in the footage frame 0 is taken from.
+    pub fn open_file(path: &Path, start_ms: u64) -> Result<Self, BackgroundError> {
+        let name = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| BackgroundError::Read {
+            name: name.clone(),
+            source: e,
+        })?;
+        let video = VideoBackground::open(Box::new(file), &name)?;
+        let ts = i64::from(video.track().timescale);
+        let start_ticks = (i128::from(start_ms) * i128::from(ts) / 1000) as i64;
+        Ok(Background::Video {
+            video: Box::new(video),
+            start_ticks,
+        })
+    }
+
+    /// Draws output frame `index` (at `fps`) into `out`. Returns false when `out` already
+    /// held that exact picture.
+    pub fn draw(&mut self, index: u64, fps: u32, out: &mut Frame) -> Result<bool, BackgroundError> {
+        match self {
+            Background::Generated => {
+                generated::render(index, fps, out);
+                Ok(true)
+            }
+            Background::Video { video, start_ticks } => {
+                let ts = i128::from(video.track().timescale);
+                let t = *start_ticks as i128 + i128::from(index) * ts / i128::from(fps.max(1));
+                video.draw(t as i64, out)
+            }
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The render path on one machine: plan, render chunks on a bounded pool of threads, merge,
+//! and write the sidecars (SRT, WebVTT, thumbnail).
+//!
+//! This is the same sequence the cloud runs as `render-chunk` Lambdas in a Map state followed
+//! by `merge`; here the chunks are threads and the store is the local disk.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::background::{Background, BackgroundError, VideoBackground};
+use crate::merge::{MergeError, encode_narration, merge};
+use crate::plan::{BackgroundRef, PlanError, PlanInputs, RenderOptions, RenderPlan, make_plan};
+use crate::render::{ChunkStats, RenderError, encode_jpeg, render_chunk, render_still, thumbnail_frame};
+
+/// A render request from the CLI.
+#[derive(Debug, Clone)]
+pub struct RenderRequest {
+    pub audio: PathBuf,
+    pub marks: PathBuf,
+    pub background: Option<PathBuf>,
+    pub title: Option<String>,
+    pub channel: String,
+    /// Offset into the background in ms; `None` picks one at random.
+    pub start_ms: Option<u64>,
+    pub options: RenderOptions,
+    /// Chunks rendered at once.
+    pub jobs: usize,
+    pub out: PathBuf,
+}
+
+/// Everything that can go wrong in a local render, each naming its input.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("audio {path}")]
+    Audio {
+        path: String,
+        #[source]
+        source: storyreel_audio::AudioError,
+    },
+    #[error("speech marks {path}: {source}")]
+    Plan {
+        path: String,
+        #[source]
+        source: PlanError,
+    },
+    #[error(transparent)]
+    Background(#[from] BackgroundError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(transparent)]
+    Merge(#[from] MergeError),
+    #[error("cannot write {path}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("thumbnail: {0}")]
+    Thumbnail(String),
+}
+
+/// Progress events, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress {
+    Planned { frames: u64, chunks: u32 },
+    Frames { done: u64 },
+    Merging,
+}
+
+/// What a render produced and what it cost.
+#[derive(Debug, Clone)]
+pub struct RenderReport {
+    pub plan: RenderPlan,
+    pub video: PathBuf,
+    pub srt: PathBuf,
+    pub vtt: PathBuf,
+    pub thumbnail: PathBuf,
+    /// Sum over chunks.
+    pub chunk_stats: ChunkStats,
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| PipelineError::Write {
+            path: path.display().to_string(),
+            source: e,
+        })
+}
+
+fn open_background(plan: &RenderPlan) -> Result<Background, BackgroundError> {
+    match &plan.background {
+        None => Ok(Background::Generated),
+        Some(b) => Background::open_file(Path::new(&b.key), b.start_ms),
+    }
+}
+
+/// A start offset that avoids looping when the footage is long enough.
+pub fn random_start_ms(background_ms: u64, video_ms: u64, seed: u64) -> u64 {
+    let room = background_ms.saturating_sub(video_ms);
+    if room == 0 {
+        return 0;
+    }
+    // splitmix64: a good spread from a clock-derived seed.
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) % room
+}
+
+/// Renders a whole video on this machine.
+pub fn render_video(
+    req: &RenderRequest,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<RenderReport, PipelineError> {
+    let audio_path = req.audio.display().to_string();
+    let pcm = storyreel_audio::decode_file(&req.audio).map_err(|e| PipelineError::Audio {
+        path: audio_path.clone(),
+        source: e,
+    })?;
+    let marks = std::fs::read_to_string(&req.marks).map_err(|e| PipelineError::Read {
+        path: req.marks.display().to_string(),
+        source: e,
+    })?;
+    let audio_ms = (pcm.samples.len() as u128 * 1000).div_ceil(u128::from(pcm.sample_rate.max(1)))
+        as u64;
+    let background = match &req.background {
+        None => None,
+        Some(path) => {
+            let name = path.display().to_string();
+            let file = std::fs::File::open(path).map_err(|e| BackgroundError::Read {
+                name: name.clone(),
+                source: e,
+            })?;
+            let video = VideoBackground::open(Box::new(file), &name)?;
+            let start_ms = match req.start_ms {
+                Some(s) => s % video.duration_ms().max(1),
+                None => {
+                    let seed = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos() as u64);
+                    random_start_ms(video.duration_ms(), audio_ms + crate::plan::TAIL_MS, seed)
+                }
+            };
+            Some(BackgroundRef {
+                key: name,
+                start_ms,
+            })
+        }
+    };
+    let plan = make_plan(&PlanInputs {
+        audio_ms,
+        marks_jsonl: &marks,
+        title: req.title.as_deref(),
+        channel: &req.channel,
+        background,
+        options: &req.options,
+    })
+    .map_err(|e| match e {
+        PlanError::EmptyAudio | PlanError::AudioTooLong(_) => PipelineError::Plan {
+            path: audio_path.clone(),
+            source: e,
+        },
+        other => PipelineError::Plan {
+            path: req.marks.display().to_string(),
+            source: other,
+        },
+    })?;
+    progress(Progress::Planned {
+        frames: plan.frames,
+        chunks: plan.chunk_count(),
+    });
+
+    let work = req.out.with_extension("chunks");
+    std::fs::create_dir_all(&work).map_err(|e| PipelineError::Write {
+        path: work.display().to_string(),
+        source: e,
+    })?;
+    let chunk_paths: Vec<PathBuf> = plan
+        .chunks()
+        .map(|c| work.join(format!("chunk-{:05}.h264", c.index)))
+        .collect();
+    let stats = render_chunks(&plan, &chunk_paths, req.jobs.max(1), progress)?;
+
+    progress(Progress::Merging);
+    let aac = encode_narration(&plan, &pcm)?;
+    merge(&plan, &chunk_paths, &aac, &req.out)?;
+    let _ = std::fs::remove_dir_all(&work);
+
+    let srt = req.out.with_extension("srt");
+    let vtt = req.out.with_extension("vtt");
+    let thumbnail = req.out.with_extension("jpg");
+    write(&srt, storyreel_captions::subtitles::to_srt(&plan.pages).as_bytes())?;
+    write(&vtt, storyreel_captions::subtitles::to_vtt(&plan.pages).as_bytes())?;
+    let captions = crate::plan::caption_renderer(&plan);
+    let still = render_still(&plan, thumbnail_frame(&plan), open_background(&plan)?, &captions)?;
+    let jpeg = encode_jpeg(&still).map_err(|e| PipelineError::Thumbnail(e.to_string()))?;
+    write(&thumbnail, &jpeg)?;
+
+    Ok(RenderReport {
+        plan,
+        video: req.out.clone(),
+        srt,
+        vtt,
+        thumbnail,
+        chunk_stats: stats,
+    })
+}
+
+/// Renders every chunk of `plan` into `paths` with `jobs` worker threads.
+pub fn render_chunks(
+    plan: &RenderPlan,
+    paths: &[PathBuf],
+    jobs: usize,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<ChunkStats, PipelineError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = jobs.min(plan.chunk_count() as usize).max(1);
+    // Parallel chunks each get a single-threaded x264; one job gets x264's own threading.
+    let threads = if jobs > 1 { (cores / jobs).max(1) as u32 } else { 0 };
+    let next = AtomicU32::new(0);
+    let done = AtomicU64::new(0);
+    let total = Mutex::new(ChunkStats::default());
+    let first_error: Mutex<Option<PipelineError>> = Mutex::new(None);
+    let captions = crate::plan::caption_renderer(plan);
+    std::thread::scope(|s| {
+        for _ in 0..jobs {
+            s.spawn(|| {
+                loop {
+                    if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= plan.chunk_count() {
+                        return;
+                    }
+                    match render_one(plan, i, &paths[i as usize], &captions, threads, &done, progress) {
+                        Ok(st) => {
+                            if let Ok(mut t) = total.lock() {
+                                t.frames += st.frames;
+                                t.bytes += st.bytes;
+                                t.encode_cpu += st.encode_cpu;
+                                t.other_cpu += st.other_cpu;
+                            }
+                        }
+                        Err(e) => {
+                            if let Ok(mut slot) = first_error.lock() {
+                                slot.get_or_insert(e);
+                            }
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = first_error.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    Ok(total.into_inner().unwrap_or_default())
+}
+
+fn render_one(
+    plan: &RenderPlan,
+    index: u32,
+    path: &Path,
+    captions: &storyreel_captions::render::CaptionRenderer,
+    threads: u32,
+    done: &AtomicU64,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<ChunkStats, PipelineError> {
+    let tmp = path.with_extension("partial");
+    let werr = |e: std::io::Error| PipelineError::Write {
+        path: tmp.display().to_string(),
+        source: e,
+    };
+    let file = std::fs::File::create(&tmp).map_err(werr)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut last = 0u64;
+    let mut tick = |n: u64| {
+        let d = done.fetch_add(n - last, Ordering::Relaxed) + (n - last);
+        last = n;
+        progress(Progress::Frames { done: d });
+    };
+    let stats = render_chunk(plan, index, open_background(plan)?, captions, threads, &mut w, &mut tick)?;
+    drop(w);
+    std::fs::rename(&tmp, path).map_err(werr)?;
+    Ok(stats)
+}

@@ -1,0 +1,218 @@
+//! Crop-to-fill and bilinear resampling of YUV 4:2:0 pictures, the background's fit to 9:16.
+//!
+//! All index and weight tables are computed once per (source size, output size); the per-frame
+//! work is a vertical blend of two source rows into a scratch row and a table-driven
+//! horizontal blend, both in 8.8 fixed point. The result depends only on the input pixels,
+//! so a frame scales identically in any chunk.
+
+use crate::frame::Frame;
+
+/// A crop rectangle in luma samples; `x`, `y`, `w`, `h` are even.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rect {
+    pub x: usize,
+    pub y: usize,
+    pub w: usize,
+    pub h: usize,
+}
+
+/// The centred crop of a `src_w x src_h` picture with the aspect ratio of `out_w x out_h`
+/// ("cover": the output is filled, the excess is cut from both sides).
+pub fn cover_crop(src_w: usize, src_h: usize, out_w: usize, out_h: usize) -> Rect {
+    let even_down = |v: usize| (v & !1).max(2);
+    // Compare src_w/src_h with out_w/out_h without division.
+    if src_w * out_h > out_w * src_h {
+        let w = even_down(src_h * out_w / out_h).min(src_w & !1);
+        let h = src_h & !1;
+        Rect {
+            x: ((src_w - w) / 2) & !1,
+            y: 0,
+            w,
+            h,
+        }
+    } else {
+        let w = src_w & !1;
+        let h = even_down(src_w * out_h / out_w).min(src_h & !1);
+        Rect {
+            x: 0,
+            y: ((src_h - h) / 2) & !1,
+            w,
+            h,
+        }
+    }
+}
+
+/// Source index and 8-bit weight of the next sample, for each output position.
+fn taps(src_len: usize, out_len: usize) -> Vec<(u32, u16)> {
+    (0..out_len)
+        .map(|o| {
+            // Centre-aligned mapping, as ffmpeg's bilinear and GPU samplers do.
+            let s = ((o as f64 + 0.5) * src_len as f64 / out_len as f64 - 0.5).max(0.0);
+            let i = (s.floor() as usize).min(src_len - 1);
+            let w = if i + 1 >= src_len {
+                0
+            } else {
+                ((s - i as f64) * 256.0).round() as u16
+            };
+            // A weight of 256 means "all next sample": fold it into the index.
+            if w >= 256 {
+                ((i + 1) as u32, 0)
+            } else {
+                (i as u32, w)
+            }
+        })
+        .collect()
+}
+
+struct PlaneMap {
+    crop_x: usize,
+    crop_y: usize,
+    crop_w: usize,
+    xs: Vec<(u32, u16)>,
+    ys: Vec<(u32, u16)>,
+    identity: bool,
+}
+
+impl PlaneMap {
+    fn new(crop: Rect, out_w: usize, out_h: usize) -> Self {
+        PlaneMap {
+            crop_x: crop.x,
+            crop_y: crop.y,
+            crop_w: crop.w,
+            xs: taps(crop.w, out_w),
+            ys: taps(crop.h, out_h),
+            identity: crop.w == out_w && crop.h == out_h,
+        }
+    }
+
+    fn scale(&self, src: &[u8], src_stride: usize, dst: &mut [u8], out_w: usize, tmp: &mut [u16]) {
+        if self.identity {
+            for (oy, row) in dst.chunks_exact_mut(out_w).enumerate() {
+                let start = (self.crop_y + oy) * src_stride + self.crop_x;
+                row.copy_from_slice(&src[start..start + out_w]);
+            }
+            return;
+        }
+        let tmp = &mut tmp[..self.crop_w + 1];
+        for (row, &(iy, wy)) in dst.chunks_exact_mut(out_w).zip(&self.ys) {
+            let r0 = (self.crop_y + iy as usize) * src_stride + self.crop_x;
+            let r1 = if wy == 0 { r0 } else { r0 + src_stride };
+            let a = &src[r0..r0 + self.crop_w];
+            let b = &src[r1..r1 + self.crop_w];
+            let (wa, wb) = (256 - wy, wy);
+            for ((t, &pa), &pb) in tmp.iter_mut().zip(a).zip(b) {
+                *t = u16::from(pa) * wa + u16::from(pb) * wb;
+            }
+            tmp[self.crop_w] = tmp[self.crop_w - 1];
+            for (o, &(ix, wx)) in row.iter_mut().zip(&self.xs) {
+                let i = ix as usize;
+                let v = u32::from(tmp[i]) * u32::from(256 - wx) + u32::from(tmp[i + 1]) * u32::from(wx);
+                *o = ((v + 32768) >> 16) as u8;
+            }
+        }
+    }
+}
+
+/// Scales source pictures of one size to the output size through a fixed crop.
+pub struct Scaler {
+    src_w: usize,
+    src_h: usize,
+    out_w: usize,
+    out_h: usize,
+    luma: PlaneMap,
+    chroma: PlaneMap,
+    tmp: Vec<u16>,
+}
+
+impl Scaler {
+    /// A scaler filling `out_w x out_h` from `src_w x src_h` with a centred cover crop.
+    /// All sizes must be even and non-zero.
+    pub fn new(src_w: usize, src_h: usize, out_w: usize, out_h: usize) -> Self {
+        let crop = cover_crop(src_w, src_h, out_w, out_h);
+        let ccrop = Rect {
+            x: crop.x / 2,
+            y: crop.y / 2,
+            w: crop.w / 2,
+            h: crop.h / 2,
+        };
+        Scaler {
+            src_w,
+            src_h,
+            out_w,
+            out_h,
+            luma: PlaneMap::new(crop, out_w, out_h),
+            chroma: PlaneMap::new(ccrop, out_w / 2, out_h / 2),
+            tmp: vec![0; crop.w + 2],
+        }
+    }
+
+    /// The source size this scaler was built for.
+    pub fn source_size(&self) -> (usize, usize) {
+        (self.src_w, self.src_h)
+    }
+
+    /// Scales planes with the given strides into `dst` (which must be `out_w x out_h`).
+    pub fn scale(&mut self, planes: [&[u8]; 3], strides: [usize; 3], dst: &mut Frame) {
+        debug_assert_eq!((dst.width, dst.height), (self.out_w, self.out_h));
+        let (ow, cw) = (self.out_w, self.out_w / 2);
+        self.luma.scale(planes[0], strides[0], &mut dst.y, ow, &mut self.tmp);
+        self.chroma.scale(planes[1], strides[1], &mut dst.u, cw, &mut self.tmp);
+        self.chroma.scale(planes[2], strides[2], &mut dst.v, cw, &mut self.tmp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cover_crop_fills_9_16() {
+        assert_eq!(
+            cover_crop(1920, 1080, 1080, 1920),
+            Rect { x: 656, y: 0, w: 606, h: 1080 }
+        );
+        assert_eq!(cover_crop(1080, 1920, 1080, 1920), Rect { x: 0, y: 0, w: 1080, h: 1920 });
+        // Taller than 9:16: cut top and bottom.
+        let r = cover_crop(720, 1600, 1080, 1920);
+        assert_eq!((r.w, r.h, r.x), (720, 1280, 0));
+        assert_eq!(r.y, 160);
+        // Tiny or odd inputs never produce zero or odd sizes.
+        let r = cover_crop(3, 2, 1080, 1920);
+        assert!(r.w >= 2 && r.h >= 2 && r.w % 2 == 0 && r.h % 2 == 0);
+    }
+
+    #[test]
+    fn identity_scale_copies_the_crop() {
+        let (w, h) = (8, 8);
+        let mut src = Frame::black(w, h);
+        for (i, p) in src.y.iter_mut().enumerate() {
+            *p = i as u8;
+        }
+        let mut s = Scaler::new(w, h, w, h);
+        let mut out = Frame::black(w, h);
+        s.scale([&src.y, &src.u, &src.v], [w, w / 2, w / 2], &mut out);
+        assert_eq!(out, src);
+    }
+
+    #[test]
+    fn flat_colour_stays_flat_and_gradients_stay_monotonic() {
+        let (sw, sh) = (64, 36);
+        let mut src = Frame::black(sw, sh);
+        for y in 0..sh {
+            for x in 0..sw {
+                src.y[y * sw + x] = (x * 3) as u8;
+            }
+        }
+        src.u.fill(90);
+        let mut s = Scaler::new(sw, sh, 54, 96);
+        let mut out = Frame::black(54, 96);
+        s.scale([&src.y, &src.u, &src.v], [sw, sw / 2, sw / 2], &mut out);
+        assert!(out.u.iter().all(|&v| v == 90));
+        for row in out.y.chunks(54) {
+            assert!(row.windows(2).all(|p| p[0] <= p[1]), "{row:?}");
+        }
+        // The crop is centred: the middle output column samples the middle source column.
+        let mid = out.y[48 * 54 + 27];
+        assert!((i32::from(mid) - 96).abs() <= 3, "{mid}");
+    }
+}
