@@ -13,4 +13,5 @@ pub mod merge;
 pub mod pipeline;
 pub mod plan;
 pub mod render;
+pub mod sample;
 pub mod scale;

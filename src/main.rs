@@ -20,6 +20,16 @@ struct Cli {
 enum Command {
     /// Render narration + speech marks (+ background) into a 1080x1920 MP4 with captions.
     Render(RenderArgs),
+    /// Stand-in word timings: spread a text's words evenly over an audio file.
+    #[command(hide = true)]
+    EvenMarks {
+        #[arg(long)]
+        text: PathBuf,
+        #[arg(long)]
+        audio: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -129,10 +139,20 @@ fn render(args: RenderArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn even_marks(text: &std::path::Path, audio: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    let story = std::fs::read_to_string(text).with_context(|| format!("read {}", text.display()))?;
+    let pcm = storyreel_audio::decode_file(audio).with_context(|| format!("audio {}", audio.display()))?;
+    let ms = pcm.samples.len() as u64 * 1000 / u64::from(pcm.sample_rate.max(1));
+    std::fs::write(out, storyreel::sample::even_marks(&story, ms))
+        .with_context(|| format!("write {}", out.display()))?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Render(a) => render(a),
+        Command::EvenMarks { text, audio, out } => even_marks(&text, &audio, &out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -43,6 +43,9 @@ fn main() -> ExitCode {
 
     let mut roots = Vec::new();
     if let Some(dir) = env::var_os("STORYREEL_FONT_DIR").filter(|d| !d.is_empty()) {
+        // A font added to the override folder later must be picked up (cargo watches the
+        // whole tree of a directory).
+        println!("cargo:rerun-if-changed={}", PathBuf::from(&dir).display());
         roots.push(PathBuf::from(dir));
     }
     roots.push(PathBuf::from(SYSTEM_FONT_DIR));
@@ -64,7 +67,11 @@ fn main() -> ExitCode {
                  fonts-dejavu-core`), or set STORYREEL_FONT_DIR to a folder holding it",
                 wanted.candidates[0],
                 wanted.candidates.join(", "),
-                roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", "),
+                roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 wanted.package,
             );
             return ExitCode::FAILURE;
@@ -72,7 +79,11 @@ fn main() -> ExitCode {
         println!("cargo:rerun-if-changed={}", path.display());
         let dest = out_dir.join(wanted.out_name);
         if let Err(e) = fs::copy(&path, &dest) {
-            eprintln!("error: cannot copy {} to {}: {e}", path.display(), dest.display());
+            eprintln!(
+                "error: cannot copy {} to {}: {e}",
+                path.display(),
+                dest.display()
+            );
             return ExitCode::FAILURE;
         }
         chosen.push((wanted.out_name, path));
@@ -81,21 +92,32 @@ fn main() -> ExitCode {
     // The names of the chosen files are recorded so the crate can report which fonts it embeds.
     let mut names = String::new();
     for (out_name, path) in &chosen {
-        let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-        let konst = if out_name.starts_with("caption") { "CAPTION_FONT_FILE" } else { "FALLBACK_FONT_FILE" };
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let konst = if out_name.starts_with("caption") {
+            "CAPTION_FONT_FILE"
+        } else {
+            "FALLBACK_FONT_FILE"
+        };
         names.push_str(&format!("pub const {konst}: &str = {file:?};\n"));
     }
     if let Err(e) = fs::write(out_dir.join("font_names.rs"), names) {
-        eprintln!("error: cannot write font_names.rs to {}: {e}", out_dir.display());
+        eprintln!(
+            "error: cannot write font_names.rs to {}: {e}",
+            out_dir.display()
+        );
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
 
-/// The first candidate (in preference order) found under any root (in root order).
+/// The preferred candidate found under the first root that holds any: an override folder wins
+/// over the system fonts even with a less preferred weight.
 fn find_font(roots: &[PathBuf], candidates: &[&str]) -> Option<PathBuf> {
-    for name in candidates {
-        for root in roots {
+    for root in roots {
+        for name in candidates {
             if let Some(found) = find_file(root, name, 0) {
                 return Some(found);
             }
@@ -120,5 +142,7 @@ fn find_file(dir: &Path, name: &str, depth: usize) -> Option<PathBuf> {
         .collect();
     // Sorted so the same machine always picks the same copy.
     subdirs.sort();
-    subdirs.iter().find_map(|sub| find_file(sub, name, depth + 1))
+    subdirs
+        .iter()
+        .find_map(|sub| find_file(sub, name, depth + 1))
 }

@@ -24,9 +24,11 @@ pub(crate) fn fonts() -> &'static Fonts {
     FONTS.get_or_init(|| Fonts {
         // The bytes are fixed at build time and checked by the tests, so a failure here is a
         // broken build, not bad input.
-        main: FontRef::try_from_slice(CAPTION_FONT)
-            .unwrap_or_else(|e| panic!("embedded caption font {CAPTION_FONT_FILE} is invalid: {e}")),
-        fallback: FontRef::try_from_slice(FALLBACK_FONT)
-            .unwrap_or_else(|e| panic!("embedded fallback font {FALLBACK_FONT_FILE} is invalid: {e}")),
+        main: FontRef::try_from_slice(CAPTION_FONT).unwrap_or_else(|e| {
+            panic!("embedded caption font {CAPTION_FONT_FILE} is invalid: {e}")
+        }),
+        fallback: FontRef::try_from_slice(FALLBACK_FONT).unwrap_or_else(|e| {
+            panic!("embedded fallback font {FALLBACK_FONT_FILE} is invalid: {e}")
+        }),
     })
 }

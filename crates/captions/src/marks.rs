@@ -141,7 +141,10 @@ pub fn parse_marks(jsonl: &str) -> Result<Vec<Mark>, MarksError> {
     for (index, raw) in jsonl.split('\n').enumerate() {
         let line = index + 1;
         if raw.len() > MAX_LINE_BYTES {
-            return Err(MarksError::LineTooLong { line, len: raw.len() });
+            return Err(MarksError::LineTooLong {
+                line,
+                len: raw.len(),
+            });
         }
         let text = raw.trim();
         if text.is_empty() {
@@ -155,7 +158,11 @@ pub fn parse_marks(jsonl: &str) -> Result<Vec<Mark>, MarksError> {
             if let Some(previous_ms) = previous_word_ms
                 && mark.time_ms < previous_ms
             {
-                return Err(MarksError::TimeBackwards { line, time_ms: mark.time_ms, previous_ms });
+                return Err(MarksError::TimeBackwards {
+                    line,
+                    time_ms: mark.time_ms,
+                    previous_ms,
+                });
             }
             previous_word_ms = Some(mark.time_ms);
             has_word = true;
@@ -170,13 +177,23 @@ pub fn parse_marks(jsonl: &str) -> Result<Vec<Mark>, MarksError> {
 }
 
 fn parse_line(line: usize, text: &str) -> Result<Mark, MarksError> {
-    let value: Value = serde_json::from_str(text).map_err(|source| MarksError::Json { line, source })?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|source| MarksError::Json { line, source })?;
     let Value::Object(obj) = value else {
-        return Err(MarksError::NotObject { line, found: json_kind(&value) });
+        return Err(MarksError::NotObject {
+            line,
+            found: json_kind(&value),
+        });
     };
 
     let kind = match obj.get("type") {
-        None => return Err(MarksError::MissingField { line, field: "type", context: "" }),
+        None => {
+            return Err(MarksError::MissingField {
+                line,
+                field: "type",
+                context: "",
+            });
+        }
         Some(Value::String(s)) => match s.as_str() {
             "word" => MarkKind::Word,
             "sentence" => MarkKind::Sentence,
@@ -186,7 +203,13 @@ fn parse_line(line: usize, text: &str) -> Result<Mark, MarksError> {
     };
 
     let time_ms = match obj.get("time") {
-        None => return Err(MarksError::MissingField { line, field: "time", context: "" }),
+        None => {
+            return Err(MarksError::MissingField {
+                line,
+                field: "time",
+                context: "",
+            });
+        }
         Some(v) => match v.as_u64() {
             Some(t) if t <= MAX_TIME_MS => t,
             _ => {
@@ -221,10 +244,21 @@ fn parse_line(line: usize, text: &str) -> Result<Mark, MarksError> {
         Some(other) => return Err(bad_field(line, "value", other, "a string")),
     };
 
-    Ok(Mark { time_ms, kind, start, end, value })
+    Ok(Mark {
+        time_ms,
+        kind,
+        start,
+        end,
+        value,
+    })
 }
 
-fn offset(line: usize, obj: &Map<String, Value>, field: &'static str, required: bool) -> Result<usize, MarksError> {
+fn offset(
+    line: usize,
+    obj: &Map<String, Value>,
+    field: &'static str,
+    required: bool,
+) -> Result<usize, MarksError> {
     match obj.get(field) {
         None if required => Err(MarksError::MissingField {
             line,
@@ -239,14 +273,24 @@ fn offset(line: usize, obj: &Map<String, Value>, field: &'static str, required: 
     }
 }
 
-fn bad_field(line: usize, field: &'static str, found: &Value, expected: &'static str) -> MarksError {
+fn bad_field(
+    line: usize,
+    field: &'static str,
+    found: &Value,
+    expected: &'static str,
+) -> MarksError {
     // The offending value is shown, but never more than a short prefix of it.
     const MAX_SHOWN: usize = 40;
     let mut found_text = found.to_string();
     if found_text.chars().count() > MAX_SHOWN {
         found_text = found_text.chars().take(MAX_SHOWN).collect::<String>() + "…";
     }
-    MarksError::BadField { line, field, found: found_text, expected }
+    MarksError::BadField {
+        line,
+        field,
+        found: found_text,
+        expected,
+    }
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -294,7 +338,16 @@ mod tests {
         let marks = parse_marks(OK).unwrap();
         assert_eq!(marks.len(), 5);
         assert_eq!(marks[0].kind, MarkKind::Sentence);
-        assert_eq!(marks[1], Mark { time_ms: 6, kind: MarkKind::Word, start: 0, end: 5, value: "Hello".into() });
+        assert_eq!(
+            marks[1],
+            Mark {
+                time_ms: 6,
+                kind: MarkKind::Word,
+                start: 0,
+                end: 5,
+                value: "Hello".into()
+            }
+        );
         assert_eq!(marks[2].kind, MarkKind::Other);
         assert_eq!((marks[2].start, marks[2].end), (0, 0));
         assert_eq!(marks[4].kind, MarkKind::Other);
@@ -313,12 +366,18 @@ mod tests {
     fn not_json_names_line() {
         let input = format!("{}\n\n{{\"time\": 1", OK.lines().next().unwrap());
         let e = err(&input);
-        assert!(e.starts_with("line 3: expected a json object with \"time\" and \"type\": "), "{e}");
+        assert!(
+            e.starts_with("line 3: expected a json object with \"time\" and \"type\": "),
+            "{e}"
+        );
     }
 
     #[test]
     fn not_an_object() {
-        assert_eq!(err("[1,2]"), "line 1: expected a json object with \"time\" and \"type\", found an array");
+        assert_eq!(
+            err("[1,2]"),
+            "line 1: expected a json object with \"time\" and \"type\", found an array"
+        );
     }
 
     #[test]
@@ -326,7 +385,10 @@ mod tests {
         let input = "{\"time\":1500,\"type\":\"word\",\"start\":0,\"end\":1,\"value\":\"a\"}\n\
                      {\"time\":100,\"type\":\"viseme\",\"value\":\"p\"}\n\
                      {\"time\":1200,\"type\":\"word\",\"start\":2,\"end\":3,\"value\":\"b\"}";
-        assert_eq!(err(input), "line 3: time 1200 ms goes backwards (previous word at 1500 ms)");
+        assert_eq!(
+            err(input),
+            "line 3: time 1200 ms goes backwards (previous word at 1500 ms)"
+        );
     }
 
     #[test]
@@ -343,13 +405,22 @@ mod tests {
             err(r#"{"time":"12","type":"word","start":0,"end":1,"value":"a"}"#),
             "line 1: field \"time\" is \"12\" (expected a whole number of milliseconds, 0 ..= 86400000)"
         );
-        assert!(err(r#"{"time":99999999999999,"type":"word","start":0,"end":1,"value":"a"}"#).contains("0 ..= 86400000"));
+        assert!(
+            err(r#"{"time":99999999999999,"type":"word","start":0,"end":1,"value":"a"}"#)
+                .contains("0 ..= 86400000")
+        );
     }
 
     #[test]
     fn missing_fields() {
-        assert_eq!(err(r#"{"type":"word","start":0,"end":1,"value":"a"}"#), "line 1: missing field \"time\"");
-        assert_eq!(err(r#"{"time":0,"start":0,"end":1,"value":"a"}"#), "line 1: missing field \"type\"");
+        assert_eq!(
+            err(r#"{"type":"word","start":0,"end":1,"value":"a"}"#),
+            "line 1: missing field \"time\""
+        );
+        assert_eq!(
+            err(r#"{"time":0,"start":0,"end":1,"value":"a"}"#),
+            "line 1: missing field \"type\""
+        );
         assert_eq!(
             err(r#"{"time":0,"type":"word","end":1,"value":"a"}"#),
             "line 1: missing field \"start\" (required for word and sentence marks)"
@@ -371,36 +442,58 @@ mod tests {
     #[test]
     fn bad_value_is_shortened() {
         let long = "x".repeat(1000);
-        let e = err(&format!(r#"{{"time":0,"type":"word","start":0,"end":1,"value":["{long}"]}}"#));
+        let e = err(&format!(
+            r#"{{"time":0,"type":"word","start":0,"end":1,"value":["{long}"]}}"#
+        ));
         assert!(e.starts_with("line 1: field \"value\" is [\"xxx"), "{e}");
         assert!(e.len() < 120, "{e}");
     }
 
     #[test]
     fn overlong_line() {
-        let input = format!("\n{{\"time\":0,\"type\":\"word\",\"value\":\"{}\"}}", "a".repeat(MAX_LINE_BYTES));
+        let input = format!(
+            "\n{{\"time\":0,\"type\":\"word\",\"value\":\"{}\"}}",
+            "a".repeat(MAX_LINE_BYTES)
+        );
         let len = input.lines().nth(1).map_or(0, str::len);
         assert!(len > MAX_LINE_BYTES);
-        assert_eq!(err(&input), format!("line 2: {len} bytes is too long (expected <= 65536)"));
+        assert_eq!(
+            err(&input),
+            format!("line 2: {len} bytes is too long (expected <= 65536)")
+        );
     }
 
     #[test]
     fn too_many_marks() {
         let line = "{\"time\":0,\"type\":\"viseme\",\"value\":\"p\"}\n";
         let input = line.repeat(MAX_MARKS + 1);
-        assert_eq!(err(&input), "line 1000001: too many marks (expected <= 1000000)");
+        assert_eq!(
+            err(&input),
+            "line 1000001: too many marks (expected <= 1000000)"
+        );
     }
 
     #[test]
     fn no_word_marks() {
         assert_eq!(err(""), "no word marks");
         assert_eq!(err("\n  \n"), "no word marks");
-        assert_eq!(err(r#"{"time":0,"type":"sentence","start":0,"end":1,"value":"a"}"#), "no word marks");
+        assert_eq!(
+            err(r#"{"time":0,"type":"sentence","start":0,"end":1,"value":"a"}"#),
+            "no word marks"
+        );
     }
 
     #[test]
     fn garbage_never_panics() {
-        for input in ["{", "}", "null", "\"x\"", "{\"time\":null,\"type\":1}", "\u{0}", "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["] {
+        for input in [
+            "{",
+            "}",
+            "null",
+            "\"x\"",
+            "{\"time\":null,\"type\":1}",
+            "\u{0}",
+            "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+        ] {
             assert!(parse_marks(input).is_err());
         }
         let deep = "[".repeat(60_000);

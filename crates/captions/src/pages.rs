@@ -74,7 +74,12 @@ pub struct PageConfig {
 
 impl Default for PageConfig {
     fn default() -> Self {
-        Self { max_words: 3, max_width_px: f32::INFINITY, pause_ms: DEFAULT_PAUSE_MS, hold_ms: 300 }
+        Self {
+            max_words: 3,
+            max_width_px: f32::INFINITY,
+            pause_ms: DEFAULT_PAUSE_MS,
+            hold_ms: 300,
+        }
     }
 }
 
@@ -89,8 +94,11 @@ impl Default for PageConfig {
 /// in the order `parse_marks` guarantees; out-of-order times are clamped, never a panic.
 pub fn words_from_marks(marks: &[Mark], audio_end_ms: u64) -> Vec<Word> {
     let word_marks: Vec<&Mark> = marks.iter().filter(|m| m.kind == MarkKind::Word).collect();
-    let mut sentence_starts: Vec<usize> =
-        marks.iter().filter(|m| m.kind == MarkKind::Sentence).map(|m| m.start).collect();
+    let mut sentence_starts: Vec<usize> = marks
+        .iter()
+        .filter(|m| m.kind == MarkKind::Sentence)
+        .map(|m| m.start)
+        .collect();
     sentence_starts.sort_unstable();
 
     let mut words = Vec::with_capacity(word_marks.len());
@@ -117,7 +125,12 @@ pub fn words_from_marks(marks: &[Mark], audio_end_ms: u64) -> Vec<Word> {
             sentence_starts.get(from).is_some_and(|&s| s <= n.start)
         });
         let sentence_end = next.is_none() || sentence_mark_between || ends_sentence(text);
-        words.push(Word { text: text.to_owned(), start_ms, end_ms, sentence_end });
+        words.push(Word {
+            text: text.to_owned(),
+            start_ms,
+            end_ms,
+            sentence_end,
+        });
     }
     if let Some(last) = words.last_mut() {
         last.sentence_end = true;
@@ -127,7 +140,10 @@ pub fn words_from_marks(marks: &[Mark], audio_end_ms: u64) -> Vec<Word> {
 
 /// Expected speaking time of a word.
 fn spoken_ms(text: &str) -> u64 {
-    let chars = text.graphemes(true).filter(|g| g.chars().any(char::is_alphanumeric)).count() as u64;
+    let chars = text
+        .graphemes(true)
+        .filter(|g| g.chars().any(char::is_alphanumeric))
+        .count() as u64;
     chars.max(MIN_CHARS) * MS_PER_CHAR
 }
 
@@ -189,11 +205,18 @@ pub fn plan_pages(words: &[Word], cfg: &PageConfig, measure: &dyn Fn(&str) -> f3
         .into_iter()
         .map(|words| {
             let start_ms = words.first().map_or(0, |w| w.start_ms);
-            Page { words, start_ms, end_ms: start_ms }
+            Page {
+                words,
+                start_ms,
+                end_ms: start_ms,
+            }
         })
         .collect();
     for i in 0..pages.len() {
-        let last_end = pages[i].words.last().map_or(pages[i].start_ms, |w| w.end_ms);
+        let last_end = pages[i]
+            .words
+            .last()
+            .map_or(pages[i].start_ms, |w| w.end_ms);
         let held = last_end.saturating_add(cfg.hold_ms);
         let end = match pages.get(i + 1) {
             Some(next) => held.min(next.start_ms),
@@ -213,7 +236,9 @@ fn rebalance(run: &mut [Vec<Word>], fits: &dyn Fn(&[Word]) -> bool) {
     let (head, tail) = run.split_at_mut(n - 1);
     let prev = &mut head[n - 2];
     let last = &mut tail[0];
-    let Some(moved) = prev.last().cloned() else { return };
+    let Some(moved) = prev.last().cloned() else {
+        return;
+    };
     let mut new_last = vec![moved];
     new_last.extend(last.iter().cloned());
     if fits(&new_last) {
@@ -238,12 +263,17 @@ fn join(words: &[Word]) -> String {
 /// page is shown. Pages are half-open intervals `[start_ms, end_ms)`, so at a boundary the later
 /// page wins. Expects pages from [`plan_pages`] (sorted, non-overlapping); O(log n).
 pub fn active(pages: &[Page], t_ms: u64) -> Option<(usize, usize)> {
-    let idx = pages.partition_point(|p| p.start_ms <= t_ms).checked_sub(1)?;
+    let idx = pages
+        .partition_point(|p| p.start_ms <= t_ms)
+        .checked_sub(1)?;
     let page = &pages[idx];
     if t_ms >= page.end_ms {
         return None;
     }
-    let word = page.words.partition_point(|w| w.start_ms <= t_ms).saturating_sub(1);
+    let word = page
+        .words
+        .partition_point(|w| w.start_ms <= t_ms)
+        .saturating_sub(1);
     Some((idx, word))
 }
 
@@ -258,11 +288,19 @@ mod tests {
     }
 
     fn w(text: &str, start_ms: u64, end_ms: u64) -> Word {
-        Word { text: text.into(), start_ms, end_ms, sentence_end: ends_sentence(text) }
+        Word {
+            text: text.into(),
+            start_ms,
+            end_ms,
+            sentence_end: ends_sentence(text),
+        }
     }
 
     fn cfg(max_width_px: f32) -> PageConfig {
-        PageConfig { max_width_px, ..PageConfig::default() }
+        PageConfig {
+            max_width_px,
+            ..PageConfig::default()
+        }
     }
 
     fn table(pages: &[Page]) -> String {
@@ -272,7 +310,14 @@ mod tests {
         for (i, p) in pages.iter().enumerate() {
             let _ = write!(s, "{i:>3} {} -> {} |", ms(p.start_ms), ms(p.end_ms));
             for w in &p.words {
-                let _ = write!(s, " {}[{}-{}]{}", w.text, w.start_ms, w.end_ms, if w.sentence_end { "." } else { "" });
+                let _ = write!(
+                    s,
+                    " {}[{}-{}]{}",
+                    w.text,
+                    w.start_ms,
+                    w.end_ms,
+                    if w.sentence_end { "." } else { "" }
+                );
             }
             s.push('\n');
         }
@@ -365,8 +410,20 @@ mod tests {
         // "So" runs into "my": no pause.
         assert_eq!(words[0].end_ms, 187);
         // Sentence marks end sentences even without punctuation.
-        assert!(words.iter().find(|w| w.text == "snapped").unwrap().sentence_end);
-        assert!(!words.iter().find(|w| w.text == "night,").unwrap().sentence_end);
+        assert!(
+            words
+                .iter()
+                .find(|w| w.text == "snapped")
+                .unwrap()
+                .sentence_end
+        );
+        assert!(
+            !words
+                .iter()
+                .find(|w| w.text == "night,")
+                .unwrap()
+                .sentence_end
+        );
         // The last word ends with the audio unless the audio trails off.
         assert!(words.last().unwrap().sentence_end);
     }
@@ -375,12 +432,26 @@ mod tests {
     fn never_more_than_max_words() {
         let words: Vec<Word> = (0..20).map(|i| w("ab", i * 100, i * 100 + 100)).collect();
         for max_words in 1..5 {
-            let pages = plan_pages(&words, &PageConfig { max_words, ..cfg(10_000.0) }, &mono);
+            let pages = plan_pages(
+                &words,
+                &PageConfig {
+                    max_words,
+                    ..cfg(10_000.0)
+                },
+                &mono,
+            );
             check_invariants(&pages, max_words);
             assert_eq!(pages.iter().map(|p| p.words.len()).sum::<usize>(), 20);
         }
         // max_words 0 behaves as 1
-        let pages = plan_pages(&words, &PageConfig { max_words: 0, ..cfg(10_000.0) }, &mono);
+        let pages = plan_pages(
+            &words,
+            &PageConfig {
+                max_words: 0,
+                ..cfg(10_000.0)
+            },
+            &mono,
+        );
         assert_eq!(pages.len(), 20);
     }
 
@@ -408,7 +479,12 @@ mod tests {
 
     #[test]
     fn long_word_gets_its_own_page() {
-        let words = vec![w("a", 0, 100), w("supercalifragilistic", 100, 900), w("b", 900, 1000), w("c", 1000, 1100)];
+        let words = vec![
+            w("a", 0, 100),
+            w("supercalifragilistic", 100, 900),
+            w("b", 900, 1000),
+            w("c", 1000, 1100),
+        ];
         let pages = plan_pages(&words, &cfg(600.0), &mono);
         let texts: Vec<String> = pages.iter().map(Page::text).collect();
         assert_eq!(texts, ["a", "supercalifragilistic", "b c"]);
@@ -419,7 +495,11 @@ mod tests {
 
     #[test]
     fn width_limits_pages() {
-        let words: Vec<Word> = ["alpha", "beta", "gamma", "delta"].iter().enumerate().map(|(i, t)| w(t, i as u64 * 300, i as u64 * 300 + 300)).collect();
+        let words: Vec<Word> = ["alpha", "beta", "gamma", "delta"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| w(t, i as u64 * 300, i as u64 * 300 + 300))
+            .collect();
         let pages = plan_pages(&words, &cfg(11.0 * 60.0), &mono);
         for p in &pages {
             assert!(mono(&p.text()) <= 660.0, "{}", p.text());
@@ -429,7 +509,11 @@ mod tests {
 
     #[test]
     fn three_plus_one_becomes_two_plus_two() {
-        let words: Vec<Word> = ["a", "b", "c", "d."].iter().enumerate().map(|(i, t)| w(t, i as u64 * 200, i as u64 * 200 + 200)).collect();
+        let words: Vec<Word> = ["a", "b", "c", "d."]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| w(t, i as u64 * 200, i as u64 * 200 + 200))
+            .collect();
         let pages = plan_pages(&words, &cfg(10_000.0), &mono);
         let texts: Vec<String> = pages.iter().map(Page::text).collect();
         assert_eq!(texts, ["a b", "c d."]);
@@ -437,7 +521,9 @@ mod tests {
 
     #[test]
     fn active_at_boundaries() {
-        let words: Vec<Word> = (0..6).map(|i| w("x", 1000 + i * 250, 1250 + i * 250)).collect();
+        let words: Vec<Word> = (0..6)
+            .map(|i| w("x", 1000 + i * 250, 1250 + i * 250))
+            .collect();
         let pages = plan_pages(&words, &cfg(10_000.0), &mono);
         assert_eq!(pages.len(), 2);
         assert_eq!(active(&pages, 0), None);
@@ -471,9 +557,27 @@ mod tests {
     #[test]
     fn odd_input_never_panics() {
         let marks = vec![
-            Mark { time_ms: 500, kind: MarkKind::Word, start: 0, end: 1, value: "b".into() },
-            Mark { time_ms: 100, kind: MarkKind::Word, start: 0, end: 1, value: "  ".into() },
-            Mark { time_ms: 50, kind: MarkKind::Word, start: 0, end: 1, value: "a".into() },
+            Mark {
+                time_ms: 500,
+                kind: MarkKind::Word,
+                start: 0,
+                end: 1,
+                value: "b".into(),
+            },
+            Mark {
+                time_ms: 100,
+                kind: MarkKind::Word,
+                start: 0,
+                end: 1,
+                value: "  ".into(),
+            },
+            Mark {
+                time_ms: 50,
+                kind: MarkKind::Word,
+                start: 0,
+                end: 1,
+                value: "a".into(),
+            },
         ];
         let words = words_from_marks(&marks, 0);
         assert_eq!(words.len(), 2);

@@ -10,7 +10,13 @@ use crate::pages::{Page, Word};
 
 /// Formats `ms` as `HH:MM:SS<sep>mmm` (hours are not capped at 99).
 fn timestamp(ms: u64, sep: char) -> String {
-    format!("{:02}:{:02}:{:02}{sep}{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
+    format!(
+        "{:02}:{:02}:{:02}{sep}{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
 }
 
 /// A word's text on one line: whitespace (including newlines, which would end a cue) collapsed.
@@ -27,7 +33,12 @@ pub fn to_srt(pages: &[Page]) -> String {
     let mut n = 0;
     for page in pages.iter().filter(|p| p.end_ms > p.start_ms) {
         n += 1;
-        let text = page.words.iter().map(|w| one_line(&w.text)).collect::<Vec<_>>().join(" ");
+        let text = page
+            .words
+            .iter()
+            .map(|w| one_line(&w.text))
+            .collect::<Vec<_>>()
+            .join(" ");
         let _ = write!(
             out,
             "{n}\n{} --> {}\n{}\n\n",
@@ -50,7 +61,12 @@ pub fn to_srt(pages: &[Page]) -> String {
 pub fn to_vtt(pages: &[Page]) -> String {
     let mut out = String::from("WEBVTT\n\n");
     for page in pages.iter().filter(|p| p.end_ms > p.start_ms) {
-        let _ = writeln!(out, "{} --> {}", timestamp(page.start_ms, '.'), timestamp(page.end_ms, '.'));
+        let _ = writeln!(
+            out,
+            "{} --> {}",
+            timestamp(page.start_ms, '.'),
+            timestamp(page.end_ms, '.')
+        );
         let mut last = page.start_ms;
         for (i, word) in page.words.iter().enumerate() {
             if i > 0 {
@@ -107,7 +123,10 @@ pub fn title_split(words: &[Word], title: &str) -> usize {
 
 /// Lowercased letters and digits of `text`, NFC-normalised, in order.
 fn letters(text: &str) -> String {
-    text.nfc().flat_map(char::to_lowercase).filter(|c| c.is_alphanumeric()).collect()
+    text.nfc()
+        .flat_map(char::to_lowercase)
+        .filter(|c| c.is_alphanumeric())
+        .collect()
 }
 
 #[cfg(test)]
@@ -117,11 +136,20 @@ mod tests {
     use crate::pages::{PageConfig, plan_pages, words_from_marks};
 
     fn word(text: &str, start_ms: u64, end_ms: u64) -> Word {
-        Word { text: text.into(), start_ms, end_ms, sentence_end: false }
+        Word {
+            text: text.into(),
+            start_ms,
+            end_ms,
+            sentence_end: false,
+        }
     }
 
     fn page(words: Vec<Word>, end_ms: u64) -> Page {
-        Page { start_ms: words[0].start_ms, end_ms, words }
+        Page {
+            start_ms: words[0].start_ms,
+            end_ms,
+            words,
+        }
     }
 
     const MARKS: &str = r#"{"time":0,"type":"sentence","start":0,"end":40,"value":"AITA for telling my sister the truth?"}
@@ -165,9 +193,20 @@ mod tests {
 
     #[test]
     fn vtt_word_timestamps_stay_inside_the_cue() {
-        let p = page(vec![word("a", 1000, 1000), word("b", 1000, 1500), word("c", 1500, 2000), word("d", 2000, 2000)], 2000);
+        let p = page(
+            vec![
+                word("a", 1000, 1000),
+                word("b", 1000, 1500),
+                word("c", 1500, 2000),
+                word("d", 2000, 2000),
+            ],
+            2000,
+        );
         let vtt = to_vtt(&[p]);
-        assert_eq!(vtt, "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\na b <00:00:01.500>c d\n\n");
+        assert_eq!(
+            vtt,
+            "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\na b <00:00:01.500>c d\n\n"
+        );
     }
 
     #[test]
@@ -182,7 +221,10 @@ mod tests {
     #[test]
     fn newlines_never_end_a_cue() {
         let p = page(vec![word("a\n\nb", 0, 100)], 100);
-        assert_eq!(to_srt(std::slice::from_ref(&p)), "1\n00:00:00,000 --> 00:00:00,100\na b\n\n");
+        assert_eq!(
+            to_srt(std::slice::from_ref(&p)),
+            "1\n00:00:00,000 --> 00:00:00,100\na b\n\n"
+        );
         assert!(!to_vtt(&[p]).contains("a\n"));
     }
 
@@ -190,8 +232,14 @@ mod tests {
     fn title_split_matches_spoken_title() {
         let marks = parse_marks(MARKS).unwrap();
         let words = words_from_marks(&marks, 4400);
-        assert_eq!(title_split(&words, "AITA for telling my sister the truth?"), 7);
-        assert_eq!(title_split(&words, "aita  FOR telling my sister, the TRUTH"), 7);
+        assert_eq!(
+            title_split(&words, "AITA for telling my sister the truth?"),
+            7
+        );
+        assert_eq!(
+            title_split(&words, "aita  FOR telling my sister, the TRUTH"),
+            7
+        );
         assert_eq!(title_split(&words, "AITA for telling"), 3);
         assert_eq!(title_split(&words, "AITA for tell"), 0);
         assert_eq!(title_split(&words, "Something else entirely"), 0);

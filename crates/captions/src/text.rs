@@ -45,18 +45,20 @@ pub(crate) fn prepare(text: &str, uppercase: bool, max_graphemes: usize) -> Stri
             cleaned.push(c);
         }
     }
-    let cased: String = if uppercase { cleaned.to_uppercase().nfc().collect() } else { cleaned };
+    let cased: String = if uppercase {
+        cleaned.to_uppercase().nfc().collect()
+    } else {
+        cleaned
+    };
 
     let mut out = String::with_capacity(cased.len());
-    let mut count = 0;
     let mut cut = truncated_input;
-    for g in cased.graphemes(true) {
+    for (count, g) in cased.graphemes(true).enumerate() {
         if count == max_graphemes {
             cut = true;
             break;
         }
         out.push_str(g);
-        count += 1;
     }
     if cut && max_graphemes > 0 {
         // Make room for the ellipsis and drop the space before it.
@@ -104,7 +106,11 @@ pub(crate) fn is_rtl_word(word: &str) -> bool {
 /// The word in visual (left-to-right drawing) order: an RTL word's graphemes reversed, so
 /// combining marks stay on their letters.
 pub(crate) fn visual_word(word: &str) -> String {
-    if is_rtl_word(word) { word.graphemes(true).rev().collect() } else { word.to_string() }
+    if is_rtl_word(word) {
+        word.graphemes(true).rev().collect()
+    } else {
+        word.to_string()
+    }
 }
 
 /// Which font a glyph comes from.
@@ -117,9 +123,15 @@ pub(crate) enum Face {
 /// One positioned item of a laid-out run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Item {
-    Glyph { face: Face, id: GlyphId, x: f32 },
+    Glyph {
+        face: Face,
+        id: GlyphId,
+        x: f32,
+    },
     /// A box standing for a grapheme neither font covers.
-    Tofu { x: f32 },
+    Tofu {
+        x: f32,
+    },
 }
 
 /// A single line of text laid out at one size.
@@ -165,9 +177,16 @@ pub(crate) fn metrics(em: f32) -> Metrics {
     let f = &fonts().main;
     let scaled = f.as_scaled(px_scale(f, em));
     let cap_height = f
-        .outline_glyph(f.glyph_id('H').with_scale_and_position(px_scale(f, em), point(0.0, 0.0)))
+        .outline_glyph(
+            f.glyph_id('H')
+                .with_scale_and_position(px_scale(f, em), point(0.0, 0.0)),
+        )
         .map_or(0.7 * em, |g| -g.px_bounds().min.y);
-    Metrics { ascent: scaled.ascent(), descent: -scaled.descent(), cap_height }
+    Metrics {
+        ascent: scaled.ascent(),
+        descent: -scaled.descent(),
+        cap_height,
+    }
 }
 
 /// Lays out `text` (already prepared, in visual order) on one line at `em` px.
@@ -227,7 +246,14 @@ pub(crate) fn word_gap(em: f32) -> f32 {
 
 /// Rasterises `run` at `em` px with its origin at `(x0, baseline)`, calling `put(x, y, coverage)`
 /// for every covered pixel (coordinates may fall outside any buffer: `put` must clip).
-pub(crate) fn draw_run(run: &Run, em: f32, x0: f32, baseline: f32, cap_height: f32, put: &mut dyn FnMut(i32, i32, f32)) {
+pub(crate) fn draw_run(
+    run: &Run,
+    em: f32,
+    x0: f32,
+    baseline: f32,
+    cap_height: f32,
+    put: &mut dyn FnMut(i32, i32, f32),
+) {
     let fonts = fonts();
     for item in &run.items {
         match *item {
@@ -279,9 +305,21 @@ mod tests {
     #[test]
     fn layout_falls_back_and_boxes() {
         let run = layout("A", 100.0);
-        assert!(matches!(run.items[..], [Item::Glyph { face: Face::Main, .. }]));
+        assert!(matches!(
+            run.items[..],
+            [Item::Glyph {
+                face: Face::Main,
+                ..
+            }]
+        ));
         let run = layout("ש", 100.0);
-        assert!(matches!(run.items[..], [Item::Glyph { face: Face::Fallback, .. }]));
+        assert!(matches!(
+            run.items[..],
+            [Item::Glyph {
+                face: Face::Fallback,
+                ..
+            }]
+        ));
         // One box per grapheme, even for a multi-codepoint emoji.
         let run = layout("👨\u{200d}👩\u{200d}👧", 100.0);
         assert_eq!(run.items.len(), 1);

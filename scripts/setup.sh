@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every system package storyreel needs to build, run and test, on Debian.
+# Safe to run again: apt-get skips what is installed.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config clang libclang-dev nasm   # bindgen (x264-sys), OpenH264's C++ and asm
+  libx264-dev                                           # the H.264 encoder (GPL-2.0-or-later)
+  fonts-league-spartan fonts-dejavu-core                # caption fonts, embedded at build time
+  espeak-ng                                             # local narration for the sample and tests
+  ffmpeg                                                # the independent judge in tests and the benchmark baseline
+)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "setup: need root (or sudo) to install: ${packages[*]}" >&2; exit 1; fi
+}
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v cargo >/dev/null; then
+  [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null || { echo "setup: cargo not found: install a Rust toolchain (1.89 or newer)" >&2; exit 1; }

@@ -1,0 +1,113 @@
+//! Background footage of any frame rate, shape, GOP structure and length: each output frame
+//! must show the source picture presented at or before `start + i/30` s (looping), cropped to
+//! fill 9:16 and scaled like ffmpeg's own `crop` + bilinear `scale` would.
+
+use std::path::Path;
+
+use crate::support::*;
+
+/// Rows at the top of the output where nothing but the background is ever drawn (9% of 1920).
+const TOP_ROWS: usize = 172;
+
+/// 2 s of narration with two captioned words.
+fn narration(d: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let audio = click_wav(d, "narration.wav", 2000.0, &[300.0, 1200.0]);
+    let marks = write(
+        d,
+        "marks.jsonl",
+        marks_jsonl(&[("quick", 300), ("brown", 1200)]),
+    );
+    (audio, marks)
+}
+
+/// Renders 2 s of narration over `bg` from `start_ms`, checks the file decodes cleanly with the
+/// right frame count, and checks every frame's background against ffmpeg's reference.
+fn render_over(d: &Path, bg: &Path, src_size: (u32, u32), src_fps: u32, start_ms: u64) {
+    let (audio, marks) = narration(d);
+    let out = d.join("out.mp4");
+    let start = format!("{}", start_ms as f64 / 1000.0);
+    Job::new(&audio, &marks, &out)
+        .background(bg)
+        .args(&["--start", &start, "--crf", "12", "--preset", "ultrafast"])
+        .run_ok();
+    assert_eq!(decode_errors(&out), "", "ffmpeg decodes without complaint");
+    let frames = expected_frames(2000);
+    let v = only_stream(&streams(&out), "video").clone();
+    assert_eq!(num(&v, "nb_read_frames") as u64, frames, "frames decoded");
+    assert_background_follows_source(&out, bg, src_size, src_fps, start_ms);
+}
+
+/// Compares the top rows of every output frame with ffmpeg's rendering of the source frame
+/// that should be on screen, and with its neighbours in time, which must match worse.
+fn assert_background_follows_source(
+    out: &Path,
+    bg: &Path,
+    (w, h): (u32, u32),
+    src_fps: u32,
+    start_ms: u64,
+) {
+    let bytes = 1080 * TOP_ROWS;
+    let top = format!("crop=1080:{TOP_ROWS}:0:0");
+    let ours = raw_frames(out, &format!("format=gray,{top}"), "gray", bytes);
+    // ffmpeg's "cover" fit: the centred 9:16 crop, bilinear scaled to 1080x1920.
+    let (cw, ch) = (w.min(h * 9 / 16), h.min(w * 16 / 9));
+    let reference = raw_frames(
+        bg,
+        &format!("format=gray,crop={cw}:{ch},scale=1080:1920:flags=bilinear,{top}"),
+        "gray",
+        bytes,
+    );
+    let n = reference.len() as i64;
+    assert!(n > 20, "the reference has only {n} frames");
+    let src = |k: i64| &reference[k.rem_euclid(n) as usize];
+    let mut bad = Vec::new();
+    for (i, frame) in ours.iter().enumerate() {
+        // Source frame presented at or before start + i/30 s (frame k shows from k/fps s).
+        let k = ((start_ms * 30 + i as u64 * 1000) * u64::from(src_fps) / 30_000) as i64;
+        let here = psnr(frame, src(k));
+        let next = psnr(frame, src(k + 1)).max(psnr(frame, src(k - 1)));
+        let far = psnr(frame, src(k + 10)).max(psnr(frame, src(k - 10)));
+        if here <= 28.0 || here <= next || far > here - 6.0 {
+            bad.push(format!(
+                "frame {i}: source frame {} {here:.1} dB, ±1 frame {next:.1} dB, ±10 frames {far:.1} dB",
+                k.rem_euclid(n)
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} of {} frames do not show the source frame at or before start + i/30 s (expected \
+         > 28 dB against it, less against its neighbours, 6 dB less 10 frames away):\n{}",
+        bad.len(),
+        ours.len(),
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn landscape_background_with_b_frames_is_cropped_scaled_and_timed_like_ffmpeg() {
+    let dir = tempdir();
+    let bg = counter_video(dir.path(), "bg.mp4", (1280, 720), 25, 4.0);
+    render_over(dir.path(), &bg, (1280, 720), 25, 500);
+}
+
+#[test]
+fn background_at_60fps_is_resampled_to_30fps() {
+    let dir = tempdir();
+    let bg = counter_video(dir.path(), "bg.mp4", (854, 480), 60, 3.0);
+    render_over(dir.path(), &bg, (854, 480), 60, 250);
+}
+
+#[test]
+fn portrait_background_is_scaled_without_crop() {
+    let dir = tempdir();
+    let bg = counter_video(dir.path(), "bg.mp4", (720, 1280), 30, 3.0);
+    render_over(dir.path(), &bg, (720, 1280), 30, 0);
+}
+
+#[test]
+fn background_shorter_than_the_narration_loops() {
+    let dir = tempdir();
+    let bg = counter_video(dir.path(), "bg.mp4", (640, 360), 25, 1.0);
+    render_over(dir.path(), &bg, (640, 360), 25, 0);
+}

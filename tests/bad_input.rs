@@ -1,0 +1,211 @@
+//! Bad input fails cleanly: exit status 1, an `error:` line naming the problem and the file at
+//! fault, no panic, and nothing left under the output's name.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::*;
+
+/// Valid narration and marks: 2 s, two words.
+fn good_inputs(d: &Path) -> (PathBuf, PathBuf) {
+    let audio = click_wav(d, "narration.wav", 2000.0, &[300.0, 1200.0]);
+    let marks = write(
+        d,
+        "marks.jsonl",
+        marks_jsonl(&[("quick", 300), ("brown", 1200)]),
+    );
+    (audio, marks)
+}
+
+/// Runs `job`, expecting a clean failure whose message contains every one of `needles`.
+fn assert_fails(job: &Job, needles: &[&str]) {
+    let out = job.run();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{:?} should fail with status 1, got {}:\n{stderr}",
+        job.command(),
+        out.status
+    );
+    assert!(!stderr.contains("panicked"), "panic on bad input:\n{stderr}");
+    assert!(stderr.contains("error: "), "no error line:\n{stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "stderr should mention {n:?}:\n{stderr}");
+    }
+    // No partial video, and no temporary files or chunk folders beside it either.
+    let dir = job.out.parent().expect("output has a folder");
+    let stem = job.out.file_stem().and_then(|s| s.to_str()).expect("stem");
+    let left: Vec<String> = std::fs::read_dir(dir)
+        .expect("list output folder")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(stem))
+        .collect();
+    assert!(left.is_empty(), "left behind after the failure: {left:?}");
+}
+
+fn str_path(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Renders 2 s of narration over `bg`, expecting failure mentioning `needles` and `bg`.
+fn assert_background_rejected(d: &Path, bg: &Path, needles: &[&str]) {
+    let (audio, marks) = good_inputs(d);
+    let job = Job::new(&audio, &marks, &d.join("out.mp4"))
+        .background(bg)
+        .args(&["--start", "0", "--preset", "ultrafast"]);
+    let mut all = needles.to_vec();
+    all.push(str_path(bg));
+    assert_fails(&job, &all);
+}
+
+/// An H.264 MP4 (moov at the end unless `faststart`) and its top-level boxes.
+fn real_mp4(d: &Path, faststart: bool) -> (PathBuf, Vec<(String, u64, u64)>) {
+    let mut args = vec!["-c:v", "libx264", "-bf", "3", "-g", "25"];
+    if faststart {
+        args.extend(["-movflags", "+faststart"]);
+    }
+    let p = testsrc_video(d, "whole.mp4", (320, 180), 25, 2.0, &args);
+    let boxes = top_level_boxes(&p);
+    (p, boxes)
+}
+
+fn find_box(boxes: &[(String, u64, u64)], kind: &str) -> (u64, u64) {
+    boxes
+        .iter()
+        .find(|b| b.0 == kind)
+        .map(|b| (b.1, b.2))
+        .unwrap_or_else(|| panic!("no `{kind}` in {boxes:?}"))
+}
+
+/// The first `len` bytes of `src`, written to `d/name`.
+fn truncated(src: &Path, d: &Path, name: &str, len: u64) -> PathBuf {
+    let bytes = std::fs::read(src).expect("read mp4");
+    write(d, name, &bytes[..len as usize])
+}
+
+#[test]
+fn issue2_background_of_random_bytes_is_rejected() {
+    let dir = tempdir();
+    let d = dir.path();
+    // xorshift noise: no box structure at all.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..65_536)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let bg = write(d, "noise.mp4", noise);
+    assert_background_rejected(d, &bg, &["background"]);
+}
+
+#[test]
+fn issue2_background_truncated_inside_moov_is_rejected() {
+    let dir = tempdir();
+    let d = dir.path();
+    let (whole, boxes) = real_mp4(d, false);
+    let (at, size) = find_box(&boxes, "moov");
+    let bg = truncated(&whole, d, "cut-moov.mp4", at + size / 2);
+    assert_background_rejected(d, &bg, &["background", "moov"]);
+}
+
+#[test]
+fn issue2_background_with_mdat_cut_short_is_rejected() {
+    let dir = tempdir();
+    let d = dir.path();
+    let (whole, boxes) = real_mp4(d, true);
+    let (moov, _) = find_box(&boxes, "moov");
+    let (at, size) = find_box(&boxes, "mdat");
+    assert!(moov < at, "faststart puts moov first: {boxes:?}");
+    let bg = truncated(&whole, d, "cut-mdat.mp4", at + size / 2);
+    assert_background_rejected(d, &bg, &["background"]);
+}
+
+#[test]
+fn issue2_hevc_background_is_rejected_naming_the_codec() {
+    let dir = tempdir();
+    let d = dir.path();
+    let bg = testsrc_video(
+        d,
+        "hevc.mp4",
+        (320, 180),
+        25,
+        0.5,
+        &["-c:v", "libx265", "-x265-params", "log-level=error"],
+    );
+    assert_background_rejected(d, &bg, &["unsupported codec hevc"]);
+}
+
+#[test]
+fn issue2_vp9_in_mp4_background_is_rejected_naming_the_codec() {
+    let dir = tempdir();
+    let d = dir.path();
+    let bg = testsrc_video(
+        d,
+        "vp9.mp4",
+        (320, 180),
+        25,
+        0.5,
+        &["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"],
+    );
+    assert_background_rejected(d, &bg, &["unsupported codec vp9"]);
+}
+
+#[test]
+fn issue2_missing_background_is_rejected() {
+    let dir = tempdir();
+    let d = dir.path();
+    let bg = d.join("no-such-clip.mp4");
+    assert_background_rejected(d, &bg, &["cannot read background"]);
+}
+
+#[test]
+fn issue2_audio_without_samples_is_rejected() {
+    let dir = tempdir();
+    let d = dir.path();
+    let (_, marks) = good_inputs(d);
+    let audio = d.join("empty.wav");
+    storyreel_audio::write_wav(&audio, &storyreel_audio::Pcm::new(48_000, Vec::new()))
+        .expect("write empty wav");
+    assert_eq!(
+        std::fs::metadata(&audio).expect("wav written").len(),
+        44,
+        "a bare WAV header"
+    );
+    let job = Job::new(&audio, &marks, &d.join("out.mp4"));
+    assert_fails(&job, &["no samples", str_path(&audio)]);
+}
+
+#[test]
+fn issue2_malformed_marks_name_the_line_and_file() {
+    let dir = tempdir();
+    let d = dir.path();
+    let (audio, good) = good_inputs(d);
+    let mut lines: Vec<String> = std::fs::read_to_string(good)
+        .expect("read marks")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(lines.len() >= 3);
+    lines[2] = "{\"time\":1200,\"type\":\"word\",".to_string();
+    let marks = write(d, "broken.jsonl", lines.join("\n"));
+    let job = Job::new(&audio, &marks, &d.join("out.mp4"));
+    assert_fails(&job, &["line 3", str_path(&marks)]);
+}
+
+#[test]
+fn issue2_marks_past_the_end_of_the_audio_name_the_word_and_times() {
+    let dir = tempdir();
+    let d = dir.path();
+    let (audio, _) = good_inputs(d);
+    let marks = write(
+        d,
+        "late.jsonl",
+        marks_jsonl(&[("quick", 300), ("brown", 1200), ("straggler", 2600)]),
+    );
+    let job = Job::new(&audio, &marks, &d.join("out.mp4"));
+    assert_fails(&job, &["straggler", "2600", "2000", str_path(&marks)]);
+}
