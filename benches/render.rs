@@ -18,12 +18,7 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 fn run(cmd: &mut Command) -> Result<()> {
     let out = cmd.output()?;
     if !out.status.success() {
-        return Err(format!(
-            "{:?} failed: {}",
-            cmd,
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
+        return Err(format!("{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr)).into());
     }
     Ok(())
 }
@@ -33,7 +28,10 @@ fn rusage(who: i32) -> (Duration, u64) {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(who, &mut ru) };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    (tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_maxrss as u64 / 1024)
+    (
+        tv(ru.ru_utime) + tv(ru.ru_stime),
+        ru.ru_maxrss as u64 / 1024,
+    )
 }
 
 /// Resets this process's peak RSS, then reads it later (Linux).
@@ -53,7 +51,13 @@ fn peak_rss_mb() -> u64 {
 
 fn ass_time(ms: u64) -> String {
     let cs = ms / 10;
-    format!("{}:{:02}:{:02}.{:02}", cs / 360_000, cs / 6000 % 60, cs / 100 % 60, cs % 100)
+    format!(
+        "{}:{:02}:{:02}.{:02}",
+        cs / 360_000,
+        cs / 6000 % 60,
+        cs / 100 % 60,
+        cs % 100
+    )
 }
 
 /// The same pages and highlight states as storyreel's plan, as ASS events for ffmpeg.
@@ -67,7 +71,11 @@ fn ass_for(plan: &storyreel::plan::RenderPlan) -> String {
     for page in &plan.pages {
         for (i, w) in page.words.iter().enumerate() {
             let start = w.start_ms.max(page.start_ms);
-            let end = page.words.get(i + 1).map_or(page.end_ms, |n| n.start_ms).min(page.end_ms);
+            let end = page
+                .words
+                .get(i + 1)
+                .map_or(page.end_ms, |n| n.start_ms)
+                .min(page.end_ms);
             if end <= start {
                 continue;
             }
@@ -77,7 +85,11 @@ fn ass_for(plan: &storyreel::plan::RenderPlan) -> String {
                 .enumerate()
                 .map(|(j, x)| {
                     let t = x.text.to_uppercase();
-                    if i == j { format!("{{\\c&H00E6FF&}}{t}{{\\c&HFFFFFF&}}") } else { t }
+                    if i == j {
+                        format!("{{\\c&H00E6FF&}}{t}{{\\c&HFFFFFF&}}")
+                    } else {
+                        t
+                    }
                 })
                 .collect();
             s.push_str(&format!(
@@ -132,7 +144,12 @@ fn bench_storyreel(
     ))
 }
 
-fn bench_ffmpeg(plan: &storyreel::plan::RenderPlan, audio: &Path, bg: &Path, dir: &Path) -> Result<Measured> {
+fn bench_ffmpeg(
+    plan: &storyreel::plan::RenderPlan,
+    audio: &Path,
+    bg: &Path,
+    dir: &Path,
+) -> Result<Measured> {
     let ass = dir.join("captions.ass");
     std::fs::write(&ass, ass_for(plan))?;
     let dur = format!("{:.3}", plan.frames as f64 / 30.0);
@@ -167,17 +184,25 @@ fn main() -> Result<()> {
     let story = std::env::var_os("STORYREEL_BENCH_STORY")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("../shared/bench/story-60s.txt"));
-    let runs: usize = std::env::var("STORYREEL_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let runs: usize = std::env::var("STORYREEL_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let dir = root.join("target/bench-work");
     std::fs::create_dir_all(&dir)?;
 
     let bg = dir.join("background-1080p30.mp4");
     if !bg.exists() {
-        eprintln!("bench: generating a 70 s 1920x1080 H.264 background (High, B-frames, 2 s GOP)...");
+        eprintln!(
+            "bench: generating a 70 s 1920x1080 H.264 background (High, B-frames, 2 s GOP)..."
+        );
         run(Command::new("ffmpeg")
             .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
             .arg("testsrc2=s=1920x1080:r=30,noise=alls=4:allf=t")
-            .args(["-t", "70", "-c:v", "libx264", "-preset", "fast", "-crf", "22", "-bf", "3", "-g", "60"])
+            .args([
+                "-t", "70", "-c:v", "libx264", "-preset", "fast", "-crf", "22", "-bf", "3", "-g",
+                "60",
+            ])
             .args(["-pix_fmt", "yuv420p"])
             .arg(&bg))?;
     }
@@ -189,7 +214,11 @@ fn main() -> Result<()> {
         let txt = dir.join(format!("{name}.txt"));
         std::fs::write(&txt, &body)?;
         let wav = dir.join(format!("{name}.wav"));
-        run(Command::new("espeak-ng").args(["-v", "en-us", "-s", "165", "-w"]).arg(&wav).arg("-f").arg(&txt))?;
+        run(Command::new("espeak-ng")
+            .args(["-v", "en-us", "-s", "165", "-w"])
+            .arg(&wav)
+            .arg("-f")
+            .arg(&txt))?;
         let pcm = storyreel_audio::decode_file(&wav)?;
         let ms = pcm.samples.len() as u64 * 1000 / u64::from(pcm.sample_rate);
         let marks = dir.join(format!("{name}.marks"));
@@ -200,24 +229,40 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     for r in 0..runs {
         for (name, wav, marks, ms) in &inputs {
-            let (sr, plan) = bench_storyreel(wav, marks, &bg, &dir.join(format!("storyreel-{name}.mp4")))?;
-            let ff = if *name == "full" { Some(bench_ffmpeg(&plan, wav, &bg, &dir)?) } else { None };
+            let (sr, plan) =
+                bench_storyreel(wav, marks, &bg, &dir.join(format!("storyreel-{name}.mp4")))?;
+            let ff = if *name == "full" {
+                Some(bench_ffmpeg(&plan, wav, &bg, &dir)?)
+            } else {
+                None
+            };
             rows.push((r, *name, *ms, plan.frames, sr, ff));
         }
     }
 
     let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
-    println!("machine: {} cores, {cpu_model}", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "machine: {} cores, {cpu_model}",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     println!();
-    println!("| run | narration | frames | tool | wall s | fps | cpu s | x264 cpu s | non-x264 / x264 | peak MB | ratio vs ffmpeg |");
+    println!(
+        "| run | narration | frames | tool | wall s | fps | cpu s | x264 cpu s | non-x264 / x264 | peak MB | ratio vs ffmpeg |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (r, name, ms, frames, sr, ff) in &rows {
         let x = sr.x264_cpu.unwrap_or_default().as_secs_f64();
         let other = sr.cpu.as_secs_f64() - x;
-        let ratio = ff.as_ref().map_or("".into(), |f| format!("{:.2}", sr.wall.as_secs_f64() / f.wall.as_secs_f64()));
+        let ratio = ff.as_ref().map_or("".into(), |f| {
+            format!("{:.2}", sr.wall.as_secs_f64() / f.wall.as_secs_f64())
+        });
         println!(
             "| {r} | {name} {:.1} s | {frames} | storyreel | {:.1} | {:.1} | {:.1} | {:.1} | {:.0}% | {} | {ratio} |",
             *ms as f64 / 1000.0,

@@ -135,7 +135,8 @@ impl Overlay {
             if s >= e {
                 continue;
             }
-            let dst = &mut frame.y[(self.y + row) * fw + self.x + s..(self.y + row) * fw + self.x + e];
+            let dst =
+                &mut frame.y[(self.y + row) * fw + self.x + s..(self.y + row) * fw + self.x + e];
             let a = &self.alpha[row * self.w + s..row * self.w + e];
             let l = &self.luma[row * self.w + s..row * self.w + e];
             blend_row(dst, a, l);
@@ -154,8 +155,16 @@ impl Overlay {
             }
             let base = (self.y / 2 + row) * fcw + self.x / 2;
             let a = &self.calpha[row * cw + s..row * cw + e];
-            blend_row(&mut frame.u[base + s..base + e], a, &self.cu[row * cw + s..row * cw + e]);
-            blend_row(&mut frame.v[base + s..base + e], a, &self.cv[row * cw + s..row * cw + e]);
+            blend_row(
+                &mut frame.u[base + s..base + e],
+                a,
+                &self.cu[row * cw + s..row * cw + e],
+            );
+            blend_row(
+                &mut frame.v[base + s..base + e],
+                a,
+                &self.cv[row * cw + s..row * cw + e],
+            );
         }
     }
 }
@@ -175,7 +184,11 @@ mod tests {
     use super::*;
 
     fn solid(w: u32, h: u32, rgba: [u8; 4]) -> Vec<u8> {
-        rgba.iter().copied().cycle().take((w * h * 4) as usize).collect()
+        rgba.iter()
+            .copied()
+            .cycle()
+            .take((w * h * 4) as usize)
+            .collect()
     }
 
     #[test]

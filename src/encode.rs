@@ -102,8 +102,7 @@ impl Encoder {
         // all strings passed outlive the calls.
         unsafe {
             let mut p = MaybeUninit::<sys::x264_param_t>::zeroed();
-            if sys::x264_param_default_preset(p.as_mut_ptr(), preset.as_ptr(), std::ptr::null())
-                < 0
+            if sys::x264_param_default_preset(p.as_mut_ptr(), preset.as_ptr(), std::ptr::null()) < 0
             {
                 return Err(EncodeError::UnknownPreset(settings.preset.clone()));
             }
@@ -252,11 +251,17 @@ mod tests {
     fn rejects_bad_settings_with_the_allowed_range() {
         let mut s = settings();
         s.preset = "warp".into();
-        let e = Encoder::new(&s, 1).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = Encoder::new(&s, 1)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("\"warp\"") && e.contains("veryfast"), "{e}");
         let mut s = settings();
         s.crf = 60.0;
-        let e = Encoder::new(&s, 1).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = Encoder::new(&s, 1)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("60") && e.contains("0 ..= 51"), "{e}");
         let mut s = settings();
         s.width = 63;
@@ -283,6 +288,10 @@ mod tests {
         assert_eq!(types.first(), Some(&9));
         assert_eq!(types.get(1), Some(&7));
         assert_eq!(types.iter().filter(|&&t| t == 9).count(), 25);
-        assert_eq!(types.iter().filter(|&&t| t == 5).count(), 3, "IDR every 10 frames");
+        assert_eq!(
+            types.iter().filter(|&&t| t == 5).count(),
+            3,
+            "IDR every 10 frames"
+        );
     }
 }

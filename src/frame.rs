@@ -80,7 +80,11 @@ impl Frame {
 
 /// BT.709 limited-range conversion of one (non-premultiplied) RGB colour to Y, U, V.
 pub fn rgb_to_yuv(r: u8, g: u8, b: u8) -> (f32, f32, f32) {
-    let (r, g, b) = (f32::from(r) / 255.0, f32::from(g) / 255.0, f32::from(b) / 255.0);
+    let (r, g, b) = (
+        f32::from(r) / 255.0,
+        f32::from(g) / 255.0,
+        f32::from(b) / 255.0,
+    );
     let y = 0.2126 * r + 0.7152 * g + 0.0722 * b;
     let u = (b - y) / 1.8556;
     let v = (r - y) / 1.5748;
@@ -93,7 +97,12 @@ mod tests {
 
     #[test]
     fn rgb_round_trip_is_close() {
-        for &(r, g, b) in &[(255u8, 230u8, 0u8), (0, 0, 0), (255, 255, 255), (30, 144, 255)] {
+        for &(r, g, b) in &[
+            (255u8, 230u8, 0u8),
+            (0, 0, 0),
+            (255, 255, 255),
+            (30, 144, 255),
+        ] {
             let (y, u, v) = rgb_to_yuv(r, g, b);
             let mut f = Frame::black(2, 2);
             f.y.fill(y.round() as u8);
@@ -101,7 +110,10 @@ mod tests {
             f.v[0] = v.round() as u8;
             let rgb = f.to_rgb();
             for (got, want) in rgb[..3].iter().zip([r, g, b]) {
-                assert!((i32::from(*got) - i32::from(want)).abs() <= 3, "{rgb:?} vs {r},{g},{b}");
+                assert!(
+                    (i32::from(*got) - i32::from(want)).abs() <= 3,
+                    "{rgb:?} vs {r},{g},{b}"
+                );
             }
         }
     }

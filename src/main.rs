@@ -10,7 +10,11 @@ use storyreel::pipeline::{Progress, RenderRequest, render_video};
 use storyreel::plan::RenderOptions;
 
 #[derive(Parser)]
-#[command(name = "storyreel", version, about = "Turns a story into a finished short vertical video")]
+#[command(
+    name = "storyreel",
+    version,
+    about = "Turns a story into a finished short vertical video"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -74,7 +78,10 @@ struct RenderArgs {
 
 fn render(args: RenderArgs) -> anyhow::Result<()> {
     if let Some(s) = args.start {
-        anyhow::ensure!(s.is_finite() && s >= 0.0, "invalid --start {s} (expected seconds >= 0)");
+        anyhow::ensure!(
+            s.is_finite() && s >= 0.0,
+            "invalid --start {s} (expected seconds >= 0)"
+        );
     }
     let jobs = args
         .jobs
@@ -139,9 +146,15 @@ fn render(args: RenderArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn even_marks(text: &std::path::Path, audio: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
-    let story = std::fs::read_to_string(text).with_context(|| format!("read {}", text.display()))?;
-    let pcm = storyreel_audio::decode_file(audio).with_context(|| format!("audio {}", audio.display()))?;
+fn even_marks(
+    text: &std::path::Path,
+    audio: &std::path::Path,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let story =
+        std::fs::read_to_string(text).with_context(|| format!("read {}", text.display()))?;
+    let pcm = storyreel_audio::decode_file(audio)
+        .with_context(|| format!("audio {}", audio.display()))?;
     let ms = pcm.samples.len() as u64 * 1000 / u64::from(pcm.sample_rate.max(1));
     std::fs::write(out, storyreel::sample::even_marks(&story, ms))
         .with_context(|| format!("write {}", out.display()))?;

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 
 use storyreel_audio::{AacTrack, Pcm};
 use storyreel_mp4::h264::{self, AccessUnit, AvcConfig, nal_type};
-use storyreel_mp4::mux::{AudioCodec, AudioTrackSpec, Mp4Plan, MuxSample, TrackKind, VideoTrackSpec};
+use storyreel_mp4::mux::{
+    AudioCodec, AudioTrackSpec, Mp4Plan, MuxSample, TrackKind, VideoTrackSpec,
+};
 
 use crate::plan::RenderPlan;
 
@@ -48,9 +50,7 @@ pub enum MergeError {
     },
     #[error("chunk {index} does not start with an IDR picture carrying SPS and PPS")]
     NotClosed { index: u32 },
-    #[error(
-        "chunk {index} has different SPS/PPS from chunk 0 (rendered with other settings?)"
-    )]
+    #[error("chunk {index} has different SPS/PPS from chunk 0 (rendered with other settings?)")]
     ParameterSets { index: u32 },
     #[error("expected {want} chunks, got {got}")]
     ChunkCount { want: u32, got: usize },
@@ -104,8 +104,8 @@ fn parameter_sets(stream: &[u8], au: &AccessUnit) -> (Vec<Vec<u8>>, Vec<Vec<u8>>
 /// video's length, so both tracks end together.
 pub fn encode_narration(plan: &RenderPlan, pcm: &Pcm) -> Result<AacTrack, MergeError> {
     let mut pcm = storyreel_audio::resample(pcm, storyreel_audio::OUTPUT_RATE)?;
-    let want = (plan.frames as u128 * u128::from(pcm.sample_rate) / u128::from(plan.encoder.fps))
-        as usize;
+    let want =
+        (plan.frames as u128 * u128::from(pcm.sample_rate) / u128::from(plan.encoder.fps)) as usize;
     if pcm.samples.len() < want {
         pcm.samples.resize(want, 0.0);
     }
@@ -136,8 +136,10 @@ pub fn merge(
     for (ci, (path, range)) in chunks.iter().zip(plan.chunks()).enumerate() {
         let ci = ci as u32;
         let stream = read_chunk(ci, path)?;
-        let aus = h264::access_units(&stream)
-            .map_err(|e| MergeError::Bitstream { index: ci, source: e })?;
+        let aus = h264::access_units(&stream).map_err(|e| MergeError::Bitstream {
+            index: ci,
+            source: e,
+        })?;
         let want = range.end - range.start;
         if aus.len() as u64 != want {
             return Err(MergeError::FrameCount {
@@ -156,8 +158,12 @@ pub fn merge(
         match &ps0 {
             None => {
                 avc = Some(
-                    AvcConfig::from_parameter_sets(ps.0.clone(), ps.1.clone())
-                        .map_err(|e| MergeError::Bitstream { index: ci, source: e })?,
+                    AvcConfig::from_parameter_sets(ps.0.clone(), ps.1.clone()).map_err(|e| {
+                        MergeError::Bitstream {
+                            index: ci,
+                            source: e,
+                        }
+                    })?,
                 );
                 ps0 = Some(ps);
             }
@@ -167,13 +173,20 @@ pub fn merge(
         let mut sizes = Vec::with_capacity(aus.len());
         for au in &aus {
             scratch.clear();
-            let n = au
-                .write_avcc(&stream, false, &mut scratch)
-                .map_err(|e| MergeError::Bitstream { index: ci, source: e })?;
+            let n =
+                au.write_avcc(&stream, false, &mut scratch)
+                    .map_err(|e| MergeError::Bitstream {
+                        index: ci,
+                        source: e,
+                    })?;
             sizes.push(n as u32);
         }
         let display = h264::display_order(&aus);
-        index.push(ChunkIndex { aus, display, sizes });
+        index.push(ChunkIndex {
+            aus,
+            display,
+            sizes,
+        });
     }
     let Some(avc) = avc else {
         return Err(MergeError::ChunkCount {
@@ -193,7 +206,11 @@ pub fn merge(
         }
         base += c.aus.len() as u64;
     }
-    let delay = order.iter().map(|&(d, p)| d.saturating_sub(p)).max().unwrap_or(0);
+    let delay = order
+        .iter()
+        .map(|&(d, p)| d.saturating_sub(p))
+        .max()
+        .unwrap_or(0);
     let video = VideoTrackSpec {
         width: plan.encoder.width,
         height: plan.encoder.height,

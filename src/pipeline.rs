@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::background::{Background, BackgroundError, VideoBackground};
 use crate::merge::{MergeError, encode_narration, merge};
 use crate::plan::{BackgroundRef, PlanError, PlanInputs, RenderOptions, RenderPlan, make_plan};
-use crate::render::{ChunkStats, RenderError, encode_jpeg, render_chunk, render_still, thumbnail_frame};
+use crate::render::{
+    ChunkStats, RenderError, encode_jpeg, render_chunk, render_still, thumbnail_frame,
+};
 
 /// A render request from the CLI.
 #[derive(Debug, Clone)]
@@ -130,8 +132,8 @@ pub fn render_video(
         path: req.marks.display().to_string(),
         source: e,
     })?;
-    let audio_ms = (pcm.samples.len() as u128 * 1000).div_ceil(u128::from(pcm.sample_rate.max(1)))
-        as u64;
+    let audio_ms =
+        (pcm.samples.len() as u128 * 1000).div_ceil(u128::from(pcm.sample_rate.max(1))) as u64;
     let background = match &req.background {
         None => None,
         Some(path) => {
@@ -198,10 +200,21 @@ pub fn render_video(
     let srt = req.out.with_extension("srt");
     let vtt = req.out.with_extension("vtt");
     let thumbnail = req.out.with_extension("jpg");
-    write(&srt, storyreel_captions::subtitles::to_srt(&plan.pages).as_bytes())?;
-    write(&vtt, storyreel_captions::subtitles::to_vtt(&plan.pages).as_bytes())?;
+    write(
+        &srt,
+        storyreel_captions::subtitles::to_srt(&plan.pages).as_bytes(),
+    )?;
+    write(
+        &vtt,
+        storyreel_captions::subtitles::to_vtt(&plan.pages).as_bytes(),
+    )?;
     let captions = crate::plan::caption_renderer(&plan);
-    let still = render_still(&plan, thumbnail_frame(&plan), open_background(&plan)?, &captions)?;
+    let still = render_still(
+        &plan,
+        thumbnail_frame(&plan),
+        open_background(&plan)?,
+        &captions,
+    )?;
     let jpeg = encode_jpeg(&still).map_err(|e| PipelineError::Thumbnail(e.to_string()))?;
     write(&thumbnail, &jpeg)?;
 
@@ -225,7 +238,11 @@ pub fn render_chunks(
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = jobs.min(plan.chunk_count() as usize).max(1);
     // Parallel chunks each get a single-threaded x264; one job gets x264's own threading.
-    let threads = if jobs > 1 { (cores / jobs).max(1) as u32 } else { 0 };
+    let threads = if jobs > 1 {
+        (cores / jobs).max(1) as u32
+    } else {
+        0
+    };
     let next = AtomicU32::new(0);
     let done = AtomicU64::new(0);
     let total = Mutex::new(ChunkStats::default());
@@ -242,7 +259,15 @@ pub fn render_chunks(
                     if i >= plan.chunk_count() {
                         return;
                     }
-                    match render_one(plan, i, &paths[i as usize], &captions, threads, &done, progress) {
+                    match render_one(
+                        plan,
+                        i,
+                        &paths[i as usize],
+                        &captions,
+                        threads,
+                        &done,
+                        progress,
+                    ) {
                         Ok(st) => {
                             if let Ok(mut t) = total.lock() {
                                 t.frames += st.frames;
@@ -290,7 +315,15 @@ fn render_one(
         last = n;
         progress(Progress::Frames { done: d });
     };
-    let stats = render_chunk(plan, index, open_background(plan)?, captions, threads, &mut w, &mut tick)?;
+    let stats = render_chunk(
+        plan,
+        index,
+        open_background(plan)?,
+        captions,
+        threads,
+        &mut w,
+        &mut tick,
+    )?;
     drop(w);
     std::fs::rename(&tmp, path).map_err(werr)?;
     Ok(stats)

@@ -125,7 +125,10 @@ pub fn output_size(draft: bool) -> (u32, u32) {
 
 /// The caption renderer for a plan's frame size (the same in every chunk).
 pub fn caption_renderer(plan: &RenderPlan) -> CaptionRenderer {
-    CaptionRenderer::new(CaptionStyle::for_frame(plan.encoder.width, plan.encoder.height))
+    CaptionRenderer::new(CaptionStyle::for_frame(
+        plan.encoder.width,
+        plan.encoder.height,
+    ))
 }
 
 /// Inputs to [`make_plan`], all already read.
@@ -158,8 +161,16 @@ pub fn make_plan(inp: &PlanInputs<'_>) -> Result<RenderPlan, PlanError> {
         width,
         height,
         fps: FPS,
-        preset: if opts.draft { "ultrafast".into() } else { opts.preset.clone() },
-        crf: if opts.draft { opts.crf.max(28.0) } else { opts.crf },
+        preset: if opts.draft {
+            "ultrafast".into()
+        } else {
+            opts.preset.clone()
+        },
+        crf: if opts.draft {
+            opts.crf.max(28.0)
+        } else {
+            opts.crf
+        },
         // Two-second GOPs inside a chunk; a chunk always starts a new one.
         keyint: (2 * FPS).min(opts.chunk_frames),
     };
@@ -187,7 +198,9 @@ pub fn make_plan(inp: &PlanInputs<'_>) -> Result<RenderPlan, PlanError> {
     });
     let skip = title.as_ref().map_or(0, |t| t.title_words);
     let cfg = renderer.page_config();
-    let mut pages = plan_pages(&words[skip.min(words.len())..], &cfg, &|s| renderer.measure(s));
+    let mut pages = plan_pages(&words[skip.min(words.len())..], &cfg, &|s| {
+        renderer.measure(s)
+    });
     if let Some(t) = &title {
         // Nothing may overlap the card: captions of words spoken under it start after it.
         pages.retain_mut(|p| {
@@ -196,7 +209,9 @@ pub fn make_plan(inp: &PlanInputs<'_>) -> Result<RenderPlan, PlanError> {
         });
     }
 
-    let frames = (inp.audio_ms + TAIL_MS).saturating_mul(u64::from(FPS)).div_ceil(1000);
+    let frames = (inp.audio_ms + TAIL_MS)
+        .saturating_mul(u64::from(FPS))
+        .div_ceil(1000);
     Ok(RenderPlan {
         version: PLAN_VERSION,
         encoder,
@@ -317,7 +332,10 @@ mod tests {
 
     #[test]
     fn frames_cover_the_narration_plus_tail_and_chunks_tile_them() {
-        let opts = RenderOptions { chunk_frames: 40, ..Default::default() };
+        let opts = RenderOptions {
+            chunk_frames: 40,
+            ..Default::default()
+        };
         let m = marks(&[("Hello", 0), ("there", 400), ("friend.", 900)]);
         let plan = make_plan(&inputs(&m, 3001, &opts)).expect("plan");
         assert_eq!(plan.frames, (3001u64 + TAIL_MS) * 30 / 1000 + 1);
@@ -332,22 +350,45 @@ mod tests {
     fn bad_inputs_name_the_problem() {
         let opts = RenderOptions::default();
         let m = marks(&[("Hello", 0), ("late", 5000)]);
-        let e = make_plan(&inputs(&m, 0, &opts)).err().map(|e| e.to_string());
+        let e = make_plan(&inputs(&m, 0, &opts))
+            .err()
+            .map(|e| e.to_string());
         assert!(e.unwrap_or_default().contains("no samples"));
-        let e = make_plan(&inputs(&m, 4000, &opts)).err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(e.contains("line 2") && e.contains("\"late\"") && e.contains("4000 ms"), "{e}");
-        let bad = "{\"time\":0,\"type\":\"word\",\"start\":0,\"end\":1,\"value\":\"a\"}\nnot json\n";
-        let e = make_plan(&inputs(bad, 4000, &opts)).err().map(|e| e.to_string()).unwrap_or_default();
+        let e = make_plan(&inputs(&m, 4000, &opts))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("line 2") && e.contains("\"late\"") && e.contains("4000 ms"),
+            "{e}"
+        );
+        let bad =
+            "{\"time\":0,\"type\":\"word\",\"start\":0,\"end\":1,\"value\":\"a\"}\nnot json\n";
+        let e = make_plan(&inputs(bad, 4000, &opts))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
         assert!(e.contains("line 2"), "{e}");
-        let o = RenderOptions { chunk_frames: 2, ..Default::default() };
-        let e = make_plan(&inputs(&marks(&[("a", 0)]), 1000, &o)).err().map(|e| e.to_string());
+        let o = RenderOptions {
+            chunk_frames: 2,
+            ..Default::default()
+        };
+        let e = make_plan(&inputs(&marks(&[("a", 0)]), 1000, &o))
+            .err()
+            .map(|e| e.to_string());
         assert!(e.unwrap_or_default().contains("8 ..= 18000"));
     }
 
     #[test]
     fn title_card_covers_the_narrated_title_then_captions_follow() {
         let opts = RenderOptions::default();
-        let m = marks(&[("My", 0), ("cat", 300), ("story", 600), ("It", 1500), ("began", 1800)]);
+        let m = marks(&[
+            ("My", 0),
+            ("cat", 300),
+            ("story", 600),
+            ("It", 1500),
+            ("began", 1800),
+        ]);
         let mut inp = inputs(&m, 3000, &opts);
         inp.title = Some("My cat story");
         let plan = make_plan(&inp).expect("plan");
@@ -355,7 +396,10 @@ mod tests {
         assert_eq!((card.title_words, card.until_ms), (3, 1500));
         assert_eq!(plan.overlay_at(0), OverlayKey::Title);
         assert_eq!(plan.overlay_at(44), OverlayKey::Title);
-        assert_eq!(plan.overlay_at(45), OverlayKey::Caption { page: 0, word: 0 });
+        assert_eq!(
+            plan.overlay_at(45),
+            OverlayKey::Caption { page: 0, word: 0 }
+        );
         assert!(plan.pages.iter().all(|p| p.start_ms >= 1500));
     }
 }

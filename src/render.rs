@@ -52,7 +52,10 @@ pub fn thread_cpu_time() -> Duration {
     if rc != 0 {
         return Duration::ZERO;
     }
-    Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 /// Draws frames of a plan: keeps the scaled background and the current overlay between
@@ -68,7 +71,11 @@ pub struct FramePainter<'a> {
 }
 
 impl<'a> FramePainter<'a> {
-    pub fn new(plan: &'a RenderPlan, captions: &'a CaptionRenderer, background: Background) -> Self {
+    pub fn new(
+        plan: &'a RenderPlan,
+        captions: &'a CaptionRenderer,
+        background: Background,
+    ) -> Self {
         let (w, h) = (plan.encoder.width as usize, plan.encoder.height as usize);
         FramePainter {
             plan,
@@ -89,7 +96,8 @@ impl<'a> FramePainter<'a> {
                 count: self.plan.frames,
             });
         }
-        self.background.draw(index, self.plan.encoder.fps, &mut self.bg)?;
+        self.background
+            .draw(index, self.plan.encoder.fps, &mut self.bg)?;
         let key = self.plan.overlay_at(index);
         if self.overlay_key != Some(key) {
             self.overlay = self.build_overlay(key);

@@ -48,12 +48,13 @@ fn assert_background_follows_source(
 ) {
     let bytes = 1080 * TOP_ROWS;
     let top = format!("crop=1080:{TOP_ROWS}:0:0");
-    let ours = raw_frames(out, &format!("format=gray,{top}"), "gray", bytes);
-    // ffmpeg's "cover" fit: the centred 9:16 crop, bilinear scaled to 1080x1920.
+    let ours = raw_frames(out, &format!("{top},format=gray"), "gray", bytes);
+    // ffmpeg's "cover" fit: the centred 9:16 crop (of the 4:2:0 picture, so offset and size
+    // round down to even numbers), bilinear scaled to 1080x1920.
     let (cw, ch) = (w.min(h * 9 / 16), h.min(w * 16 / 9));
     let reference = raw_frames(
         bg,
-        &format!("format=gray,crop={cw}:{ch},scale=1080:1920:flags=bilinear,{top}"),
+        &format!("crop={cw}:{ch},scale=1080:1920:flags=bilinear,{top},format=gray"),
         "gray",
         bytes,
     );

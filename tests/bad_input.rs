@@ -27,7 +27,10 @@ fn assert_fails(job: &Job, needles: &[&str]) {
         job.command(),
         out.status
     );
-    assert!(!stderr.contains("panicked"), "panic on bad input:\n{stderr}");
+    assert!(
+        !stderr.contains("panicked"),
+        "panic on bad input:\n{stderr}"
+    );
     assert!(stderr.contains("error: "), "no error line:\n{stderr}");
     for n in needles {
         assert!(stderr.contains(n), "stderr should mention {n:?}:\n{stderr}");
@@ -149,7 +152,14 @@ fn issue2_vp9_in_mp4_background_is_rejected_naming_the_codec() {
         (320, 180),
         25,
         0.5,
-        &["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"],
+        &[
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+        ],
     );
     assert_background_rejected(d, &bg, &["unsupported codec vp9"]);
 }

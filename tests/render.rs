@@ -12,10 +12,18 @@ const TITLE: &str = "My cat story";
 fn assert_video_stream(streams: &[serde_json::Value], size: (u64, u64), frames: u64) {
     let v = only_stream(streams, "video");
     assert_eq!(text(v, "codec_name"), "h264", "{v}");
-    assert_eq!((num(v, "width") as u64, num(v, "height") as u64), size, "{v}");
+    assert_eq!(
+        (num(v, "width") as u64, num(v, "height") as u64),
+        size,
+        "{v}"
+    );
     assert_eq!(text(v, "r_frame_rate"), "30/1", "{v}");
     assert_eq!(text(v, "pix_fmt"), "yuv420p", "{v}");
-    assert_eq!(num(v, "nb_frames") as u64, frames, "frames in the container");
+    assert_eq!(
+        num(v, "nb_frames") as u64,
+        frames,
+        "frames in the container"
+    );
     assert_eq!(num(v, "nb_read_frames") as u64, frames, "frames decoded");
 }
 
@@ -37,7 +45,11 @@ fn output_is_h264_and_aac_lc_in_a_fast_start_mp4_with_sidecars() {
 
     let frames = expected_frames(ms);
     let streams = streams(&out);
-    assert_eq!(streams.len(), 2, "one video and one audio stream: {streams:#?}");
+    assert_eq!(
+        streams.len(),
+        2,
+        "one video and one audio stream: {streams:#?}"
+    );
     assert_video_stream(&streams, FULL, frames);
     let a = only_stream(&streams, "audio");
     assert_eq!(text(a, "codec_name"), "aac", "{a}");
@@ -113,7 +125,11 @@ fn assert_thumbnail(path: &Path, size: (u64, u64)) {
     let v = ffprobe(path, &["-show_streams"]);
     let s = &v["streams"][0];
     assert_eq!(text(s, "codec_name"), "mjpeg", "{s}");
-    assert_eq!((num(s, "width") as u64, num(s, "height") as u64), size, "{s}");
+    assert_eq!(
+        (num(s, "width") as u64, num(s, "height") as u64),
+        size,
+        "{s}"
+    );
 }
 
 #[test]
@@ -121,7 +137,11 @@ fn draft_renders_540x960() {
     let dir = tempdir();
     let d = dir.path();
     let audio = click_wav(d, "narration.wav", 2000.0, &[200.0, 900.0]);
-    let marks = write(d, "marks.jsonl", marks_jsonl(&[("quick", 200), ("look", 900)]));
+    let marks = write(
+        d,
+        "marks.jsonl",
+        marks_jsonl(&[("quick", 200), ("look", 900)]),
+    );
     let out = d.join("draft.mp4");
     Job::new(&audio, &marks, &out).args(&["--draft"]).run_ok();
     assert_video_stream(&streams(&out), DRAFT, expected_frames(2000));
@@ -148,8 +168,17 @@ fn chunk_job(d: &Path, out: &str) -> Job {
     let bg = d.join("bg.mp4");
     if !bg.exists() {
         run(ffmpeg()
-            .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25", "-t", "4"])
-            .args(["-c:v", "libx264", "-bf", "3", "-g", "50", "-pix_fmt", "yuv420p"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=640x360:rate=25",
+                "-t",
+                "4",
+            ])
+            .args([
+                "-c:v", "libx264", "-bf", "3", "-g", "50", "-pix_fmt", "yuv420p",
+            ])
             .arg(&bg));
         let v = ffprobe(&bg, &["-show_streams", "-select_streams", "v:0"]);
         assert!(
@@ -167,12 +196,14 @@ fn issue2_chunked_render_matches_single_pass() {
     let dir = tempdir();
     let d = dir.path();
     let lossless = ["--crf", "0", "--preset", "ultrafast"];
-    let chunked = chunk_job(d, "chunked.mp4")
-        .args(&lossless)
-        .args(&["--chunk-frames", "37", "--jobs", "2"]);
-    let whole = chunk_job(d, "whole.mp4")
-        .args(&lossless)
-        .args(&["--chunk-frames", "18000", "--jobs", "1"]);
+    let chunked =
+        chunk_job(d, "chunked.mp4")
+            .args(&lossless)
+            .args(&["--chunk-frames", "37", "--jobs", "2"]);
+    let whole =
+        chunk_job(d, "whole.mp4")
+            .args(&lossless)
+            .args(&["--chunk-frames", "18000", "--jobs", "1"]);
     let a = frame_md5s(chunked.run_ok());
     let b = frame_md5s(whole.run_ok());
     assert_eq!(a.len() as u64, expected_frames(3000));

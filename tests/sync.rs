@@ -58,7 +58,11 @@ fn issue2_highlight_moves_on_the_frame_its_click_is_heard() {
     let frames = raw_frames(&out, &format!("scale={W}:{H}"), "rgb24", W * H * 3);
     let times = video_frame_times(&out);
     assert_eq!(frames.len() as u64, expected_frames(6000));
-    assert_eq!(times.len(), frames.len(), "ffprobe and ffmpeg see the same frames");
+    assert_eq!(
+        times.len(),
+        frames.len(),
+        "ffprobe and ffmpeg see the same frames"
+    );
     for (n, t) in times.iter().enumerate() {
         assert!(
             (t - n as f64 / FPS as f64).abs() < 0.001,

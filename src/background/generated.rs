@@ -27,8 +27,16 @@ fn palette_at(t: f64) -> [f32; 3] {
     // Smoothstep so colour changes have no visible kinks.
     let f = (f * f * (3.0 - 2.0 * f)) as f32;
     let a = rgb_to_yuv(PALETTE[i].0, PALETTE[i].1, PALETTE[i].2);
-    let b = rgb_to_yuv(PALETTE[(i + 1) % n].0, PALETTE[(i + 1) % n].1, PALETTE[(i + 1) % n].2);
-    [a.0 + (b.0 - a.0) * f, a.1 + (b.1 - a.1) * f, a.2 + (b.2 - a.2) * f]
+    let b = rgb_to_yuv(
+        PALETTE[(i + 1) % n].0,
+        PALETTE[(i + 1) % n].1,
+        PALETTE[(i + 1) % n].2,
+    );
+    [
+        a.0 + (b.0 - a.0) * f,
+        a.1 + (b.1 - a.1) * f,
+        a.2 + (b.2 - a.2) * f,
+    ]
 }
 
 /// Renders generated frame number `index` at `fps` into `out`.

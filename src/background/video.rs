@@ -70,7 +70,8 @@ impl VideoBackground {
             .sps
             .first()
             .ok_or_else(|| err("avcC holds no sequence parameter set".into()))?;
-        let sps = Sps::parse(sps_nal).map_err(|e| err(format!("bad sequence parameter set: {e}")))?;
+        let sps =
+            Sps::parse(sps_nal).map_err(|e| err(format!("bad sequence parameter set: {e}")))?;
         if sps.chroma_format_idc != 1 || sps.bit_depth_luma != 8 || sps.bit_depth_chroma != 8 {
             return Err(err(format!(
                 "unsupported h.264 format: profile {}, chroma format {}, {}-bit (expected 8-bit 4:2:0)",
@@ -78,7 +79,9 @@ impl VideoBackground {
             )));
         }
         if !sps.frame_mbs_only {
-            return Err(err("interlaced h.264 is not supported (expected progressive)".into()));
+            return Err(err(
+                "interlaced h.264 is not supported (expected progressive)".into(),
+            ));
         }
         let mut by_pts: Vec<(i64, u32)> = track
             .samples
@@ -243,6 +246,11 @@ impl VideoBackground {
                 let i = self.next_feed;
                 self.next_feed += 1;
                 self.load_sample(i)?;
+                // A non-reference picture shown before the target is never on screen and
+                // nothing predicts from it: skip its decode (halves the work for 60 fps).
+                if self.track.samples[i].pts < target && !self.is_reference() {
+                    continue;
+                }
                 let buf = std::mem::take(&mut self.annexb);
                 let r = self.feed(&buf, i as u64);
                 self.annexb = buf;
@@ -274,6 +282,19 @@ impl VideoBackground {
         })
     }
 
+    /// Whether the loaded sample's first slice has nal_ref_idc != 0.
+    fn is_reference(&self) -> bool {
+        let nls = self.track.avc.nal_length_size;
+        for nal in storyreel_mp4::h264::avcc_nals(&self.sample, nls).flatten() {
+            if let Some(&b) = nal.first() {
+                if matches!(b & 0x1f, 1 | 5) {
+                    return b & 0x60 != 0;
+                }
+            }
+        }
+        true
+    }
+
     fn load_sample(&mut self, i: usize) -> Result<(), BackgroundError> {
         let s = &self.track.samples[i];
         self.sample.resize(s.size as usize, 0);
@@ -284,8 +305,12 @@ impl VideoBackground {
                 source: e,
             })?;
         self.annexb.clear();
-        avcc_to_annexb(&self.sample, self.track.avc.nal_length_size, &mut self.annexb)
-            .map_err(|e| self.corrupt(i, &e.to_string()))
+        avcc_to_annexb(
+            &self.sample,
+            self.track.avc.nal_length_size,
+            &mut self.annexb,
+        )
+        .map_err(|e| self.corrupt(i, &e.to_string()))
     }
 
     fn scale_into(&mut self, pic: &Decoded, out: &mut Frame) {
@@ -307,7 +332,11 @@ impl VideoBackground {
                     std::slice::from_raw_parts(pic.planes[2], pic.strides[1] * pic.height / 2),
                 ]
             };
-            s.scale(planes, [pic.strides[0], pic.strides[1], pic.strides[1]], out);
+            s.scale(
+                planes,
+                [pic.strides[0], pic.strides[1], pic.strides[1]],
+                out,
+            );
         }
     }
 }
@@ -328,7 +357,10 @@ impl Decoded {
         }
         // SAFETY: with iBufferStatus == 1 the union holds the system buffer description.
         let sb = unsafe { info.UsrData.sSystemBuffer };
-        if sb.iWidth < 2 || sb.iHeight < 2 || sb.iStride[0] < sb.iWidth || sb.iStride[1] < sb.iWidth / 2
+        if sb.iWidth < 2
+            || sb.iHeight < 2
+            || sb.iStride[0] < sb.iWidth
+            || sb.iStride[1] < sb.iWidth / 2
         {
             return None;
         }

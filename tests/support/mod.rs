@@ -94,11 +94,12 @@ pub fn text<'a>(v: &'a Value, key: &str) -> &'a str {
 
 /// The only stream of `kind` ("video" or "audio") in `streams`.
 pub fn only_stream<'a>(streams: &'a [Value], kind: &str) -> &'a Value {
-    let of_kind: Vec<&Value> = streams
-        .iter()
-        .filter(|s| s["codec_type"] == kind)
-        .collect();
-    assert_eq!(of_kind.len(), 1, "expected exactly one {kind} stream in {streams:#?}");
+    let of_kind: Vec<&Value> = streams.iter().filter(|s| s["codec_type"] == kind).collect();
+    assert_eq!(
+        of_kind.len(),
+        1,
+        "expected exactly one {kind} stream in {streams:#?}"
+    );
     of_kind[0]
 }
 
@@ -221,7 +222,8 @@ impl Job {
     /// Runs the render, whatever its outcome.
     pub fn run(&self) -> Output {
         let mut c = self.command();
-        c.output().unwrap_or_else(|e| panic!("cannot run {c:?}: {e}"))
+        c.output()
+            .unwrap_or_else(|e| panic!("cannot run {c:?}: {e}"))
     }
 
     /// Runs the render and fails the test unless it succeeds and writes the video.
@@ -249,10 +251,15 @@ pub fn decode_errors(path: &Path) -> String {
 
 /// MD5 of every decoded video frame of `path`, in presentation order.
 pub fn frame_md5s(path: &Path) -> Vec<String> {
-    let out = run(ffmpeg()
-        .arg("-i")
-        .arg(path)
-        .args(["-map", "0:v:0", "-vsync", "passthrough", "-f", "framemd5", "-"]));
+    let out = run(ffmpeg().arg("-i").arg(path).args([
+        "-map",
+        "0:v:0",
+        "-vsync",
+        "passthrough",
+        "-f",
+        "framemd5",
+        "-",
+    ]));
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -342,7 +349,11 @@ pub fn top_level_boxes(path: &Path) -> Vec<(String, u64, u64)> {
         boxes.push((kind, at as u64, size));
         at += size as usize;
     }
-    assert_eq!(at, bytes.len(), "top-level boxes do not tile the file: {boxes:?}");
+    assert_eq!(
+        at,
+        bytes.len(),
+        "top-level boxes do not tile the file: {boxes:?}"
+    );
     boxes
 }
 
@@ -431,13 +442,15 @@ pub fn parse_srt(srt: &str) -> Vec<(u64, u64, String)> {
 
 /// Parses `HH:MM:SS<sep>mmm` into ms.
 pub fn srt_time(s: &str, sep: char) -> u64 {
-    let bad = || panic!("bad timestamp {s:?}");
-    let (hms, ms) = s.trim().split_once(sep).unwrap_or_else(bad);
+    fn bad<T>(s: &str) -> T {
+        panic!("bad timestamp {s:?}")
+    }
+    let (hms, ms) = s.trim().split_once(sep).unwrap_or_else(|| bad(s));
     let parts: Vec<u64> = hms
         .split(':')
-        .map(|p| p.parse().unwrap_or_else(|_| bad()))
+        .map(|p| p.parse().unwrap_or_else(|_| bad(s)))
         .collect();
     assert!(parts.len() == 3 && ms.len() == 3, "bad timestamp {s:?}");
-    let ms: u64 = ms.parse().unwrap_or_else(|_| bad());
+    let ms: u64 = ms.parse().unwrap_or_else(|_| bad(s));
     ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000 + ms
 }
