@@ -68,7 +68,6 @@ fn assert_background_follows_source(
         let here = psnr(frame, src(k));
         let next = psnr(frame, src(k + 1)).max(psnr(frame, src(k - 1)));
         let far = psnr(frame, src(k + 10)).max(psnr(frame, src(k - 10)));
-        eprintln!("DBG {i} k={k} here={here:.1} next={next:.1} far={far:.1}");
         if here <= 28.0 || here <= next || far > here - 6.0 {
             bad.push(format!(
                 "frame {i}: source frame {} {here:.1} dB, ±1 frame {next:.1} dB, ±10 frames {far:.1} dB",
