@@ -88,7 +88,10 @@ fn read_chunk(index: u32, path: &Path) -> Result<Vec<u8>, MergeError> {
     })
 }
 
-fn parameter_sets(stream: &[u8], au: &AccessUnit) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+/// The SPS and PPS NAL units of one access unit.
+type ParameterSets = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+fn parameter_sets(stream: &[u8], au: &AccessUnit) -> ParameterSets {
     let (mut sps, mut pps) = (Vec::new(), Vec::new());
     for nal in au.nal_units(stream) {
         match h264::nal_unit_type(nal) {
@@ -131,7 +134,7 @@ pub fn merge(
     // Pass 1: index every chunk (sizes, order, parameter sets); streams are not kept.
     let mut index = Vec::with_capacity(chunks.len());
     let mut avc: Option<AvcConfig> = None;
-    let mut ps0: Option<(Vec<Vec<u8>>, Vec<Vec<u8>>)> = None;
+    let mut ps0: Option<ParameterSets> = None;
     let mut scratch = Vec::new();
     for (ci, (path, range)) in chunks.iter().zip(plan.chunks()).enumerate() {
         let ci = ci as u32;
