@@ -1,7 +1,5 @@
 //! AAC encoding judged by ffmpeg/ffprobe: stream validity, priming, timing and fidelity.
 
-use std::time::Instant;
-
 use storyreel_audio::{
     AacTrack, DEFAULT_BITRATE, OUTPUT_RATE, Pcm, click_track, decode_file, encode_aac, find_clicks,
     resample,
@@ -118,35 +116,4 @@ fn espeak_narration_round_trip() {
     assert_eq!(best_lag(&at48.samples, &out, 256), 0);
     let snr = snr_db(&at48.samples, &out);
     assert!(snr > 10.0, "speech SNR {snr:.1} dB");
-}
-
-/// Throughput (run with `--release -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn encode_speed() {
-    let secs = 120;
-    let mut pcm = sine(OUTPUT_RATE, 220.0, 0.3, secs * 48_000);
-    // Speech-like: harmonics with a syllable-rate envelope plus a little noise.
-    let mut x = 1u32;
-    for (i, s) in pcm.samples.iter_mut().enumerate() {
-        let t = i as f32 / 48_000.0;
-        x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        let env = 0.5 + 0.5 * (2.0 * std::f32::consts::PI * 4.0 * t).sin();
-        let harm = (2.0 * std::f32::consts::PI * 660.0 * t).sin() * 0.1;
-        *s = (*s + harm) * env + (x as f32 / u32::MAX as f32 - 0.5) * 0.02;
-    }
-    let start = Instant::now();
-    let track = encode_aac(&pcm, DEFAULT_BITRATE).unwrap();
-    let enc = start.elapsed().as_secs_f64();
-    let src = Pcm::new(22_050, vec![0.0; secs * 22_050]);
-    let start = Instant::now();
-    let _ = resample(&src, OUTPUT_RATE).unwrap();
-    let res = start.elapsed().as_secs_f64();
-    println!(
-        "encode: {secs} s in {enc:.3} s = {:.0}x realtime ({} frames, {} bps); resample 22.05k->48k: {:.0}x realtime",
-        secs as f64 / enc,
-        track.frames.len(),
-        track.actual_bitrate(),
-        secs as f64 / res
-    );
 }
