@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential pkg-config clang libclang-dev nasm   # bindgen (x264-sys), OpenH264's C++ and asm
+  build-essential pkg-config clang libclang-dev        # a C toolchain and bindgen (x264-sys)
   libx264-dev                                           # the H.264 encoder (GPL-2.0-or-later)
   fonts-league-spartan fonts-dejavu-core                # caption fonts, embedded at build time
   espeak-ng                                             # local narration for the sample and tests

@@ -252,13 +252,37 @@ pub fn merge(
     };
     let layout = Mp4Plan::new(video, Some(audio_spec))?;
 
-    // Pass 2: stream the payloads in the layout's order.
+    // Pass 2: stream the payloads in the layout's order, into a file renamed when complete.
     let tmp = out.with_extension("mp4.partial");
+    let written = write_payloads(&layout, &index, chunks, audio, &tmp, &mut scratch);
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, out).map_err(|e| MergeError::Write {
+        path: out.display().to_string(),
+        source: e,
+    })?;
+    Ok(MergeStats {
+        frames: plan.frames,
+        bytes: layout.total_size(),
+        audio_frames: audio.frames.len(),
+    })
+}
+
+fn write_payloads(
+    layout: &Mp4Plan,
+    index: &[ChunkIndex],
+    chunks: &[PathBuf],
+    audio: &AacTrack,
+    tmp: &Path,
+    scratch: &mut Vec<u8>,
+) -> Result<(), MergeError> {
     let werr = |e: std::io::Error| MergeError::Write {
         path: tmp.display().to_string(),
         source: e,
     };
-    let file = fs::File::create(&tmp).map_err(werr)?;
+    let file = fs::File::create(tmp).map_err(werr)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     w.write_all(&layout.header()).map_err(werr)?;
     let mut loaded: Option<(usize, Vec<u8>)> = None;
@@ -287,7 +311,7 @@ pub fn merge(
                     if let Some((_, stream)) = &loaded {
                         let au = &index[ci].aus[(g - starts[ci]) as usize];
                         scratch.clear();
-                        au.write_avcc(stream, false, &mut scratch).map_err(|e| {
+                        au.write_avcc(stream, false, scratch).map_err(|e| {
                             MergeError::Bitstream {
                                 index: ci as u32,
                                 source: e,
@@ -300,15 +324,5 @@ pub fn merge(
         }
     }
     let file = w.into_inner().map_err(|e| werr(e.into_error()))?;
-    file.sync_all().map_err(werr)?;
-    drop(file);
-    fs::rename(&tmp, out).map_err(|e| MergeError::Write {
-        path: out.display().to_string(),
-        source: e,
-    })?;
-    Ok(MergeStats {
-        frames: plan.frames,
-        bytes: layout.total_size(),
-        audio_frames: audio.frames.len(),
-    })
+    file.sync_all().map_err(werr)
 }

@@ -46,7 +46,7 @@ pub enum PipelineError {
         #[source]
         source: storyreel_audio::AudioError,
     },
-    #[error("speech marks {path}: {source}")]
+    #[error("{path}")]
     Plan {
         path: String,
         #[source]
@@ -190,12 +190,16 @@ pub fn render_video(
         .chunks()
         .map(|c| work.join(format!("chunk-{:05}.h264", c.index)))
         .collect();
-    let stats = render_chunks(&plan, &chunk_paths, req.jobs.max(1), progress)?;
-
-    progress(Progress::Merging);
-    let aac = encode_narration(&plan, &pcm)?;
-    merge(&plan, &chunk_paths, &aac, &req.out)?;
+    let rendered =
+        render_chunks(&plan, &chunk_paths, req.jobs.max(1), progress).and_then(|stats| {
+            progress(Progress::Merging);
+            let aac = encode_narration(&plan, &pcm)?;
+            merge(&plan, &chunk_paths, &aac, &req.out)?;
+            Ok(stats)
+        });
+    // Chunks are intermediate: whether the render finished or failed, none is left behind.
     let _ = std::fs::remove_dir_all(&work);
+    let stats = rendered?;
 
     let srt = req.out.with_extension("srt");
     let vtt = req.out.with_extension("vtt");

@@ -101,7 +101,7 @@ pub enum PlanError {
     EmptyAudio,
     #[error("audio lasts {0} ms (expected at most {MAX_AUDIO_MS} ms)")]
     AudioTooLong(u64),
-    #[error("invalid speech marks: {0}")]
+    #[error("invalid speech marks")]
     Marks(#[from] storyreel_captions::marks::MarksError),
     #[error(
         "speech marks line {line}: word {word:?} starts at {time_ms} ms, after the audio ends at {audio_ms} ms"
@@ -366,7 +366,7 @@ mod tests {
             "{\"time\":0,\"type\":\"word\",\"start\":0,\"end\":1,\"value\":\"a\"}\nnot json\n";
         let e = make_plan(&inputs(bad, 4000, &opts))
             .err()
-            .map(|e| e.to_string())
+            .map(|e| format!("{:#}", anyhow::Error::from(e)))
             .unwrap_or_default();
         assert!(e.contains("line 2"), "{e}");
         let o = RenderOptions {

@@ -112,3 +112,72 @@ fn background_shorter_than_the_narration_loops() {
     let bg = counter_video(dir.path(), "bg.mp4", (640, 360), 25, 1.0);
     render_over(dir.path(), &bg, (640, 360), 25, 0);
 }
+
+/// Worst 10x10 block of two `width`-wide gray pictures, as PSNR in dB, with its position.
+fn worst_block(a: &[u8], b: &[u8], width: usize) -> (f64, usize, usize) {
+    let height = a.len() / width;
+    let mut worst = (f64::INFINITY, 0, 0);
+    for by in (0..height - 9).step_by(10) {
+        for bx in (0..width - 9).step_by(10) {
+            let rows = |p: &[u8]| -> Vec<u8> {
+                (by..by + 10)
+                    .flat_map(|y| p[y * width + bx..][..10].to_vec())
+                    .collect()
+            };
+            let db = psnr(&rows(a), &rows(b));
+            if db < worst.0 {
+                worst = (db, bx, by);
+            }
+        }
+    }
+    worst
+}
+
+#[test]
+fn background_with_b_pyramid_decodes_like_ffmpeg() {
+    // x264's defaults (3 B-frames, B-pyramid) are what most footage is encoded with; H.264
+    // decoding is exact, so apart from scaling each output frame must equal ffmpeg's decode
+    // everywhere, not just on average.
+    let dir = tempdir();
+    let d = dir.path();
+    // 854x480 at 30 fps: one source frame per output frame, crop 270x480 (exact 9:16).
+    let bg = counter_video(d, "bg.mp4", (854, 480), 30, 3.0);
+    // The only word starts at the end of the narration: frames 0..60 show just the background.
+    let audio = click_wav(d, "narration.wav", 2000.0, &[]);
+    let marks = write(d, "marks.jsonl", marks_jsonl(&[("end", 2000)]));
+    let out = d.join("out.mp4");
+    Job::new(&audio, &marks, &out)
+        .background(&bg)
+        .args(&["--start", "0", "--crf", "0", "--preset", "ultrafast"])
+        .run_ok();
+    // Compared at a quarter of the size: a wrong 16x16 macroblock is still a 10x10 block, while
+    // rounding differences between the two bilinear scalers average out.
+    let (w, h) = (270, 480);
+    let small = format!("scale={w}:{h}:flags=area,format=gray");
+    let ours = raw_frames(&out, &small, "gray", w * h);
+    let reference = raw_frames(
+        &bg,
+        &format!("crop=270:480,scale=1080:1920:flags=bilinear,{small}"),
+        "gray",
+        w * h,
+    );
+    assert_eq!(ours.len() as u64, expected_frames(2000));
+    assert_eq!(reference.len(), 90, "3 s of source at 30 fps");
+    let mut bad = Vec::new();
+    for (i, frame) in ours.iter().enumerate().take(60) {
+        let (db, x, y) = worst_block(frame, &reference[i], w);
+        if db < 35.0 {
+            bad.push(format!(
+                "frame {i}: block at ({}, {}) of the 1080x1920 output is {db:.1} dB",
+                x * 4,
+                y * 4
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "the background differs from ffmpeg's decode of the same frames (expected every \
+         40x40 block > 35 dB):\n{}",
+        bad.join("\n")
+    );
+}

@@ -16,10 +16,11 @@ fn good_inputs(d: &Path) -> (PathBuf, PathBuf) {
     (audio, marks)
 }
 
-/// Runs `job`, expecting a clean failure whose message contains every one of `needles`.
-fn assert_fails(job: &Job, needles: &[&str]) {
+/// Runs `job`, expecting a clean failure whose message contains every one of `needles`;
+/// returns the message.
+fn assert_fails(job: &Job, needles: &[&str]) -> String {
     let out = job.run();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -44,22 +45,27 @@ fn assert_fails(job: &Job, needles: &[&str]) {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|name| name.starts_with(stem))
         .collect();
-    assert!(left.is_empty(), "left behind after the failure: {left:?}");
+    assert!(
+        left.is_empty(),
+        "left behind after the failure: {left:?}\n{stderr}"
+    );
+    stderr
 }
 
 fn str_path(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
-/// Renders 2 s of narration over `bg`, expecting failure mentioning `needles` and `bg`.
-fn assert_background_rejected(d: &Path, bg: &Path, needles: &[&str]) {
+/// Renders 2 s of narration over `bg`, expecting failure mentioning `needles` and `bg`;
+/// returns the message.
+fn assert_background_rejected(d: &Path, bg: &Path, needles: &[&str]) -> String {
     let (audio, marks) = good_inputs(d);
     let job = Job::new(&audio, &marks, &d.join("out.mp4"))
         .background(bg)
         .args(&["--start", "0", "--preset", "ultrafast"]);
     let mut all = needles.to_vec();
     all.push(str_path(bg));
-    assert_fails(&job, &all);
+    assert_fails(&job, &all)
 }
 
 /// An H.264 MP4 (moov at the end unless `faststart`) and its top-level boxes.
@@ -87,22 +93,29 @@ fn truncated(src: &Path, d: &Path, name: &str, len: u64) -> PathBuf {
     write(d, name, &bytes[..len as usize])
 }
 
-#[test]
-fn issue2_background_of_random_bytes_is_rejected() {
-    let dir = tempdir();
-    let d = dir.path();
-    // xorshift noise: no box structure at all.
+/// `len` bytes of xorshift noise, the same every run.
+fn noise(len: usize) -> Vec<u8> {
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let noise: Vec<u8> = (0..65_536)
+    (0..len)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x as u8
         })
-        .collect();
-    let bg = write(d, "noise.mp4", noise);
-    assert_background_rejected(d, &bg, &["background"]);
+        .collect()
+}
+
+/// A file of noise (no box structure at all), rejected; returns the message.
+fn reject_random_bytes(d: &Path) -> String {
+    let bg = write(d, "noise.mp4", noise(65_536));
+    assert_background_rejected(d, &bg, &["background", "not an mp4"])
+}
+
+#[test]
+fn issue2_background_of_random_bytes_is_rejected() {
+    let dir = tempdir();
+    reject_random_bytes(dir.path());
 }
 
 #[test]
@@ -124,13 +137,27 @@ fn issue2_background_with_mdat_cut_short_is_rejected() {
     let (at, size) = find_box(&boxes, "mdat");
     assert!(moov < at, "faststart puts moov first: {boxes:?}");
     let bg = truncated(&whole, d, "cut-mdat.mp4", at + size / 2);
-    assert_background_rejected(d, &bg, &["background"]);
+    assert_background_rejected(d, &bg, &["background", "truncated"]);
 }
 
 #[test]
-fn issue2_hevc_background_is_rejected_naming_the_codec() {
+fn issue2_background_with_corrupt_h264_data_is_rejected() {
+    // Intact boxes and sample tables, but the last three quarters of the media data are noise:
+    // this fails while chunks are being rendered, not when the file is opened.
     let dir = tempdir();
     let d = dir.path();
+    let (whole, boxes) = real_mp4(d, true);
+    let (at, size) = find_box(&boxes, "mdat");
+    let mut bytes = std::fs::read(&whole).expect("read mp4");
+    let from = (at + 8 + size / 4) as usize;
+    let to = (at + size) as usize;
+    bytes[from..to].copy_from_slice(&noise(to - from));
+    let bg = write(d, "garbage.mp4", bytes);
+    assert_background_rejected(d, &bg, &["background", "corrupt h.264"]);
+}
+
+/// An HEVC MP4, rejected; returns the message.
+fn reject_hevc(d: &Path) -> String {
     let bg = testsrc_video(
         d,
         "hevc.mp4",
@@ -139,7 +166,13 @@ fn issue2_hevc_background_is_rejected_naming_the_codec() {
         0.5,
         &["-c:v", "libx265", "-x265-params", "log-level=error"],
     );
-    assert_background_rejected(d, &bg, &["unsupported codec hevc"]);
+    assert_background_rejected(d, &bg, &["unsupported codec hevc"])
+}
+
+#[test]
+fn issue2_hevc_background_is_rejected_naming_the_codec() {
+    let dir = tempdir();
+    reject_hevc(dir.path());
 }
 
 #[test]
@@ -189,10 +222,8 @@ fn issue2_audio_without_samples_is_rejected() {
     assert_fails(&job, &["no samples", str_path(&audio)]);
 }
 
-#[test]
-fn issue2_malformed_marks_name_the_line_and_file() {
-    let dir = tempdir();
-    let d = dir.path();
+/// Marks whose line 3 is cut off mid-object, rejected; returns the message.
+fn reject_malformed_marks(d: &Path) -> String {
     let (audio, good) = good_inputs(d);
     let mut lines: Vec<String> = std::fs::read_to_string(good)
         .expect("read marks")
@@ -203,7 +234,13 @@ fn issue2_malformed_marks_name_the_line_and_file() {
     lines[2] = "{\"time\":1200,\"type\":\"word\",".to_string();
     let marks = write(d, "broken.jsonl", lines.join("\n"));
     let job = Job::new(&audio, &marks, &d.join("out.mp4"));
-    assert_fails(&job, &["line 3", str_path(&marks)]);
+    assert_fails(&job, &["line 3", str_path(&marks)])
+}
+
+#[test]
+fn issue2_malformed_marks_name_the_line_and_file() {
+    let dir = tempdir();
+    reject_malformed_marks(dir.path());
 }
 
 #[test]
@@ -218,4 +255,33 @@ fn issue2_marks_past_the_end_of_the_audio_name_the_word_and_times() {
     );
     let job = Job::new(&audio, &marks, &d.join("out.mp4"));
     assert_fails(&job, &["straggler", "2600", "2000", str_path(&marks)]);
+}
+
+#[test]
+fn error_messages_state_each_cause_once() {
+    // `error: a: b: c` prints the cause chain; a cause whose message also embeds its source
+    // makes the chain say the same thing twice.
+    let dir = tempdir();
+    let d = dir.path();
+    for stderr in [
+        reject_random_bytes(d),
+        reject_hevc(d),
+        reject_malformed_marks(d),
+    ] {
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .expect("an error line");
+        let parts: Vec<&str> = line.split(": ").map(str::trim).collect();
+        let repeated: Vec<&str> = parts
+            .iter()
+            .enumerate()
+            .filter(|&(i, p)| p.len() >= 12 && parts[..i].contains(p))
+            .map(|(_, p)| *p)
+            .collect();
+        assert!(
+            repeated.is_empty(),
+            "{repeated:?} repeated in the message:\n{line}"
+        );
+    }
 }

@@ -1,5 +1,6 @@
 //! What a render produces: the MP4's streams, timing and layout as ffprobe/ffmpeg see them, the
-//! sidecars, and that splitting the render into chunks changes no frame.
+//! sidecars, where captions and the title card are drawn and when, and that splitting the
+//! render into chunks changes no frame.
 
 use std::path::Path;
 
@@ -208,6 +209,12 @@ fn issue2_chunked_render_matches_single_pass() {
     let b = frame_md5s(whole.run_ok());
     assert_eq!(a.len() as u64, expected_frames(3000));
     assert_eq!(b.len(), a.len());
+    let distinct: std::collections::HashSet<&String> = a.iter().collect();
+    assert!(
+        distinct.len() > a.len() / 2,
+        "only {} distinct frames: the footage should move",
+        distinct.len()
+    );
     let differ: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
     assert!(
         differ.is_empty(),
@@ -225,4 +232,126 @@ fn issue2_lossy_chunked_render_decodes_cleanly() {
     let out = job.run_ok();
     assert_eq!(decode_errors(out), "");
     assert_video_stream(&streams(out), FULL, expected_frames(3000));
+}
+
+/// Paints the caption safe area (x 6–85%, y 10–80% of 1080x1920, widened by 2 px for
+/// rounding) black, leaving what must be background alone.
+const MASK_SAFE_AREA: &str = "drawbox=x=62:y=190:w=858:h=1348:color=black:t=fill";
+
+#[test]
+fn captions_and_title_card_stay_inside_the_safe_area() {
+    // Lossless renders over the generated background (a function of the frame number alone):
+    // outside the safe area every pixel must equal the same frame of a render whose only
+    // caption is one short word at the very end.
+    let dir = tempdir();
+    let d = dir.path();
+    let title = "Am I wrong for refusing to lend my sister the wedding dress she asked for?";
+    let body = "Incomprehensibilities WWWWWWWWWWWWWWWW happened, and honestly everyone \
+                involved regrets absolutely everything, especially Wolfgang Amadeus";
+    let mut words: Vec<(&str, u64)> = Vec::new();
+    for (i, w) in title.split_whitespace().enumerate() {
+        words.push((w, 100 + 80 * i as u64));
+    }
+    for (i, w) in body.split_whitespace().enumerate() {
+        words.push((w, 1500 + 200 * i as u64));
+    }
+    let end = words.last().map_or(0, |w| w.1) + 400;
+    let audio = click_wav(d, "narration.wav", end as f64, &[]);
+    let lossless = ["--crf", "0", "--preset", "ultrafast"];
+    let busy = d.join("busy.mp4");
+    Job::new(&audio, &write(d, "busy.jsonl", marks_jsonl(&words)), &busy)
+        .args(&lossless)
+        .args(&["--title", title, "--channel", "r/AmItheAsshole"])
+        .run_ok();
+    let plain = d.join("plain.mp4");
+    Job::new(
+        &audio,
+        &write(d, "plain.jsonl", marks_jsonl(&[("end", end)])),
+        &plain,
+    )
+    .args(&lossless)
+    .run_ok();
+
+    // The busy render does draw something on most frames…
+    let (a, b) = (frame_md5s(&busy), frame_md5s(&plain));
+    assert_eq!(a.len() as u64, expected_frames(end));
+    let drawn = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    assert!(
+        drawn > a.len() * 3 / 4,
+        "captions on only {drawn} of {} frames",
+        a.len()
+    );
+    // …but never outside the safe area.
+    let a = filtered_frame_md5s(&busy, MASK_SAFE_AREA);
+    let b = filtered_frame_md5s(&plain, MASK_SAFE_AREA);
+    let outside: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    assert!(
+        outside.is_empty(),
+        "frames {outside:?} draw outside x 6–85%, y 10–80% of the frame"
+    );
+}
+
+/// Counts of near-white and of highlight-yellow pixels in an RGB24 picture.
+fn white_and_yellow(rgb: &[u8]) -> (usize, usize) {
+    let (mut white, mut yellow) = (0, 0);
+    for p in rgb.chunks_exact(3) {
+        if p[0] > 200 && p[1] > 200 && p[2] > 200 {
+            white += 1;
+        } else if p[0] > 200 && p[1] > 180 && p[2] < 90 {
+            yellow += 1;
+        }
+    }
+    (white, yellow)
+}
+
+#[test]
+fn title_card_covers_the_narrated_title_then_captions_start() {
+    let dir = tempdir();
+    let d = dir.path();
+    let words = [
+        ("My", 100),
+        ("cat", 400),
+        ("story", 700),
+        ("It", 1500),
+        ("began", 1800),
+        ("today", 2100),
+    ];
+    let audio = click_wav(d, "narration.wav", 2500.0, &[]);
+    let marks = write(d, "marks.jsonl", marks_jsonl(&words));
+    let out = d.join("card.mp4");
+    Job::new(&audio, &marks, &out)
+        .args(&["--title", "My cat story", "--preset", "ultrafast"])
+        .run_ok();
+    let (w, h) = (270, 480);
+    let frames = raw_frames(&out, &format!("scale={w}:{h}"), "rgb24", w * h * 3);
+    assert_eq!(frames.len() as u64, expected_frames(2500));
+    // The card is a white panel of a few percent of the picture; caption letters are far less.
+    let card = |white: usize| white > w * h / 20;
+    // Frame 45 (1.5 s) is the first at or after "It", the first word after the title.
+    for (n, f) in frames.iter().enumerate() {
+        let (white, yellow) = white_and_yellow(f);
+        if n < 45 {
+            assert!(
+                card(white) && yellow == 0,
+                "frame {n}: card expected alone, {white} white, {yellow} yellow px"
+            );
+        } else if n < 75 {
+            assert!(
+                !card(white) && yellow > 30,
+                "frame {n}: a caption expected, {white} white, {yellow} yellow px"
+            );
+        }
+    }
+    // The thumbnail is the card.
+    let thumb = raw_frames(
+        &out.with_extension("jpg"),
+        &format!("scale={w}:{h}"),
+        "rgb24",
+        w * h * 3,
+    );
+    let (white, yellow) = white_and_yellow(&thumb[0]);
+    assert!(
+        card(white) && yellow == 0,
+        "thumbnail: {white} white, {yellow} yellow px"
+    );
 }

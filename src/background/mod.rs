@@ -19,7 +19,7 @@ pub enum BackgroundError {
         #[source]
         source: std::io::Error,
     },
-    #[error("background {name}: {source}")]
+    #[error("background {name}")]
     Container {
         name: String,
         #[source]

@@ -1,16 +1,14 @@
-//! Background footage: an H.264 MP4 decoded with OpenH264, resampled to the output frame
-//! rate by timestamp, looped, and cropped/scaled to fill the output.
+//! Background footage: an H.264 MP4 decoded with `rusty_h264` (pure Rust, bit-exact with
+//! ffmpeg's decoder on our tests), resampled to the output frame rate by timestamp, looped,
+//! and cropped/scaled to fill the output.
 //!
 //! Random access is by sync sample: to show source time `s`, the decoder restarts at the last
 //! sync sample whose presentation time is at or before `s` and decodes forward. Every output
 //! frame is therefore a function of the file and `s` alone, which is what lets any chunk
 //! render on its own and still match a whole render.
 
-use std::ptr::null_mut;
-
-use openh264::OpenH264API;
-use openh264::decoder::{Decoder, DecoderConfig, Flush};
-use openh264_sys2 as h264sys;
+use rusty_h264_common::YuvFrame;
+use rusty_h264_decoder::Decoder;
 use storyreel_mp4::demux::{ReadAt, VideoTrack, read_video_track};
 use storyreel_mp4::h264::{Sps, avcc_to_annexb};
 
@@ -21,6 +19,10 @@ use crate::scale::Scaler;
 /// Longest background accepted, so a bogus duration can't stall a render.
 const MAX_SAMPLES: usize = 2_000_000;
 
+/// Decoded pictures waiting for their turn on screen (B-frame reordering needs a few; the
+/// H.264 DPB holds at most 16).
+const MAX_PENDING: usize = 32;
+
 /// An opened background video, positioned by source timestamps.
 pub struct VideoBackground {
     src: Box<dyn ReadAt + Send + Sync>,
@@ -30,6 +32,8 @@ pub struct VideoBackground {
     /// Sync samples in decode order.
     syncs: Vec<u32>,
     decoder: Option<Decoder>,
+    /// Decoded pictures presented after the last target, with their presentation times.
+    pending: Vec<(i64, YuvFrame)>,
     next_feed: usize,
     /// Presentation time of the picture last scaled into the caller's frame.
     current_pts: Option<i64>,
@@ -106,6 +110,7 @@ impl VideoBackground {
             by_pts,
             syncs,
             decoder: None,
+            pending: Vec::new(),
             next_feed: 0,
             current_pts: None,
             scaler: None,
@@ -149,6 +154,7 @@ impl VideoBackground {
         if seek_needed {
             self.next_feed = self.sync_for(target);
             self.decoder = None;
+            self.pending.clear();
         }
         self.decode_until(target, out)?;
         Ok(true)
@@ -175,100 +181,53 @@ impl VideoBackground {
         }
     }
 
-    fn new_decoder(&mut self) -> Result<(), BackgroundError> {
-        let cfg = DecoderConfig::new().flush_after_decode(Flush::NoFlush);
-        let dec = Decoder::with_api_config(OpenH264API::from_source(), cfg).map_err(|e| {
-            BackgroundError::Invalid {
-                name: self.name.clone(),
-                reason: format!("cannot start the h.264 decoder: {e}"),
-            }
-        })?;
-        self.decoder = Some(dec);
-        // Parameter sets first, as a decoder joining mid-stream needs them.
-        self.annexb.clear();
-        for ps in self.track.avc.sps.iter().chain(&self.track.avc.pps) {
-            self.annexb.extend_from_slice(&[0, 0, 0, 1]);
-            self.annexb.extend_from_slice(ps);
-        }
-        let buf = std::mem::take(&mut self.annexb);
-        let r = self.feed(&buf, u64::MAX);
-        self.annexb = buf;
-        r.map(|_| ())
-    }
-
-    /// Feeds one access unit; returns a decoded picture's (timestamp tag, planes) if any.
-    fn feed(&mut self, data: &[u8], tag: u64) -> Result<Option<Decoded>, BackgroundError> {
-        let Some(dec) = self.decoder.as_mut() else {
-            return Ok(None);
-        };
-        let mut dst = [null_mut::<u8>(); 3];
-        let mut info = h264sys::SBufferInfo {
-            uiInBsTimeStamp: tag,
-            ..Default::default()
-        };
-        // SAFETY: pointers are valid for the call; the output planes stay valid until the
-        // next decoder call, and `Decoded` is consumed before that.
-        let state = unsafe {
-            dec.raw_api().decode_frame_no_delay(
-                data.as_ptr(),
-                data.len() as i32,
-                dst.as_mut_ptr(),
-                &mut info,
-            )
-        };
-        let fatal = h264sys::dsBitstreamError | h264sys::dsNoParamSets | h264sys::dsInvalidArgument;
-        if state & fatal != 0 && tag != u64::MAX {
-            return Err(self.corrupt(tag as usize, &format!("decoder state {state:#x}")));
-        }
-        Ok(Decoded::from_raw(dst, &info))
-    }
-
-    fn flush_one(&mut self) -> Option<Decoded> {
-        let dec = self.decoder.as_mut()?;
-        let mut dst = [null_mut::<u8>(); 3];
-        let mut info = h264sys::SBufferInfo::default();
-        // SAFETY: as in `feed`.
-        unsafe {
-            dec.raw_api().flush_frame(dst.as_mut_ptr(), &mut info);
-        }
-        Decoded::from_raw(dst, &info)
-    }
-
     fn decode_until(&mut self, target: i64, out: &mut Frame) -> Result<(), BackgroundError> {
-        if self.decoder.is_none() {
-            self.new_decoder()?;
+        // Pictures shown before the target are never needed again.
+        self.pending.retain(|(pts, _)| *pts >= target);
+        if let Some(pos) = self.pending.iter().position(|(pts, _)| *pts == target) {
+            let (_, pic) = self.pending.swap_remove(pos);
+            self.scale_into(&pic, out);
+            self.current_pts = Some(target);
+            return Ok(());
+        }
+        let first_after_seek = self.decoder.is_none();
+        if first_after_seek {
+            self.decoder = Some(Decoder::new());
         }
         let n = self.track.samples.len();
-        // Bound the work: reaching any picture takes at most one pass over the file plus
-        // the decoder's reorder delay.
-        for _ in 0..(2 * n + 64) {
-            let got = if self.next_feed < n {
-                let i = self.next_feed;
-                self.next_feed += 1;
-                self.load_sample(i)?;
-                // A non-reference picture shown before the target is never on screen and
-                // nothing predicts from it: skip its decode (halves the work for 60 fps).
-                if self.track.samples[i].pts < target && !self.is_reference() {
-                    continue;
-                }
-                let buf = std::mem::take(&mut self.annexb);
-                let r = self.feed(&buf, i as u64);
-                self.annexb = buf;
-                r?
-            } else {
-                match self.flush_one() {
-                    Some(d) => Some(d),
-                    None => break,
-                }
-            };
-            let Some(pic) = got else { continue };
-            let Some(sample) = self.track.samples.get(pic.tag as usize) else {
-                continue;
-            };
-            let pts = sample.pts;
-            if pts < target {
+        let mut with_parameter_sets = first_after_seek;
+        while self.next_feed < n {
+            let i = self.next_feed;
+            self.next_feed += 1;
+            self.load_sample(i, with_parameter_sets)?;
+            with_parameter_sets = false;
+            let pts = self.track.samples[i].pts;
+            // A non-reference picture shown before the target is never on screen and
+            // nothing predicts from it: skip its decode (halves the work for 60 fps).
+            if pts < target && !self.is_reference() {
                 continue;
             }
+            let decoded = match self.decoder.as_mut() {
+                Some(d) => d.decode(&self.annexb),
+                None => Ok(None),
+            };
+            let pic = decoded.map_err(|e| self.corrupt(i, &e.to_string()))?;
+            let Some(pic) = pic else { continue };
+            if pts == target {
+                self.scale_into(&pic, out);
+                self.current_pts = Some(target);
+                return Ok(());
+            }
+            if pts > target {
+                if self.pending.len() >= MAX_PENDING {
+                    return Err(self.corrupt(i, "more reordered pictures than h.264 allows"));
+                }
+                self.pending.push((pts, pic));
+            }
+        }
+        // The target's own sample never produced a picture: show the next one, if any.
+        if let Some(pos) = (0..self.pending.len()).min_by_key(|&k| self.pending[k].0) {
+            let (pts, pic) = self.pending.swap_remove(pos);
             self.scale_into(&pic, out);
             self.current_pts = Some(pts);
             return Ok(());
@@ -295,7 +254,9 @@ impl VideoBackground {
         true
     }
 
-    fn load_sample(&mut self, i: usize) -> Result<(), BackgroundError> {
+    /// Reads sample `i` and converts it to Annex B, after the avcC parameter sets when a
+    /// decoder starts mid-stream.
+    fn load_sample(&mut self, i: usize, with_parameter_sets: bool) -> Result<(), BackgroundError> {
         let s = &self.track.samples[i];
         self.sample.resize(s.size as usize, 0);
         self.src
@@ -305,6 +266,12 @@ impl VideoBackground {
                 source: e,
             })?;
         self.annexb.clear();
+        if with_parameter_sets {
+            for ps in self.track.avc.sps.iter().chain(&self.track.avc.pps) {
+                self.annexb.extend_from_slice(&[0, 0, 0, 1]);
+                self.annexb.extend_from_slice(ps);
+            }
+        }
         avcc_to_annexb(
             &self.sample,
             self.track.avc.nal_length_size,
@@ -313,7 +280,7 @@ impl VideoBackground {
         .map_err(|e| self.corrupt(i, &e.to_string()))
     }
 
-    fn scale_into(&mut self, pic: &Decoded, out: &mut Frame) {
+    fn scale_into(&mut self, pic: &YuvFrame, out: &mut Frame) {
         let (w, h) = (pic.width & !1, pic.height & !1);
         let rebuild = match &self.scaler {
             Some(s) => s.source_size() != (w, h),
@@ -323,53 +290,8 @@ impl VideoBackground {
             self.scaler = Some(Scaler::new(w, h, out.width, out.height));
         }
         if let Some(s) = self.scaler.as_mut() {
-            // SAFETY: OpenH264 guarantees these planes hold `height` rows of `stride` bytes
-            // (half for chroma) until the next decoder call, which happens after this.
-            let planes = unsafe {
-                [
-                    std::slice::from_raw_parts(pic.planes[0], pic.strides[0] * pic.height),
-                    std::slice::from_raw_parts(pic.planes[1], pic.strides[1] * pic.height / 2),
-                    std::slice::from_raw_parts(pic.planes[2], pic.strides[1] * pic.height / 2),
-                ]
-            };
-            s.scale(
-                planes,
-                [pic.strides[0], pic.strides[1], pic.strides[1]],
-                out,
-            );
+            let cw = pic.width.div_ceil(2);
+            s.scale([&pic.y, &pic.u, &pic.v], [pic.width, cw, cw], out);
         }
-    }
-}
-
-/// A picture borrowed from the decoder until its next call.
-struct Decoded {
-    tag: u64,
-    planes: [*const u8; 3],
-    strides: [usize; 2],
-    width: usize,
-    height: usize,
-}
-
-impl Decoded {
-    fn from_raw(dst: [*mut u8; 3], info: &h264sys::SBufferInfo) -> Option<Self> {
-        if info.iBufferStatus != 1 || dst.iter().any(|p| p.is_null()) {
-            return None;
-        }
-        // SAFETY: with iBufferStatus == 1 the union holds the system buffer description.
-        let sb = unsafe { info.UsrData.sSystemBuffer };
-        if sb.iWidth < 2
-            || sb.iHeight < 2
-            || sb.iStride[0] < sb.iWidth
-            || sb.iStride[1] < sb.iWidth / 2
-        {
-            return None;
-        }
-        Some(Decoded {
-            tag: info.uiOutYuvTimeStamp,
-            planes: [dst[0], dst[1], dst[2]],
-            strides: [sb.iStride[0] as usize, sb.iStride[1] as usize],
-            width: sb.iWidth as usize,
-            height: sb.iHeight as usize,
-        })
     }
 }

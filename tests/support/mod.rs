@@ -251,11 +251,18 @@ pub fn decode_errors(path: &Path) -> String {
 
 /// MD5 of every decoded video frame of `path`, in presentation order.
 pub fn frame_md5s(path: &Path) -> Vec<String> {
+    filtered_frame_md5s(path, "null")
+}
+
+/// MD5 of every video frame of `path` after the filter chain `vf`, in presentation order.
+pub fn filtered_frame_md5s(path: &Path, vf: &str) -> Vec<String> {
     let out = run(ffmpeg().arg("-i").arg(path).args([
         "-map",
         "0:v:0",
         "-vsync",
         "passthrough",
+        "-vf",
+        vf,
         "-f",
         "framemd5",
         "-",
