@@ -317,7 +317,7 @@ fn write_payloads(
                                 source: e,
                             }
                         })?;
-                        w.write_all(&scratch).map_err(werr)?;
+                        w.write_all(scratch).map_err(werr)?;
                     }
                 }
             }
