@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use storyreel::pipeline::{RenderRequest, render_video};
-use storyreel::plan::RenderOptions;
+use std::process::Stdio;
+
+use storyreel::plan::{PlanInputs, RenderOptions, RenderPlan, make_plan};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -23,30 +24,43 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-fn rusage(who: i32) -> (Duration, u64) {
-    // SAFETY: getrusage fills the struct we own.
+/// Runs `cmd` to completion and returns its wall time, CPU time and peak RSS (MB), measured
+/// by the kernel for that child alone (wait4), plus its stderr.
+fn measure(cmd: &mut Command) -> Result<(Duration, Duration, u64, String)> {
+    let t0 = Instant::now();
+    let child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+    let pid = child.id() as libc::pid_t;
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr {
+        std::io::Read::read_to_string(&mut e, &mut stderr)?;
+    }
+    let mut status = 0;
+    // SAFETY: wait4 fills the status and rusage we own, for our own child.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(who, &mut ru) };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let wall = t0.elapsed();
+    if rc != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Err(format!("{cmd:?} failed: {stderr}").into());
+    }
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    (
+    Ok((
+        wall,
         tv(ru.ru_utime) + tv(ru.ru_stime),
         ru.ru_maxrss as u64 / 1024,
-    )
+        stderr,
+    ))
 }
 
-/// Resets this process's peak RSS, then reads it later (Linux).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn peak_rss_mb() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<u64>().ok())
-        .map_or(0, |kb| kb / 1024)
+/// The CPU split the CLI reports: "cpu: x264 A s, background+captions B s, other C s".
+fn parse_split(stderr: &str) -> Option<(f64, f64, f64)> {
+    let line = stderr.lines().find(|l| l.contains("cpu: x264"))?;
+    let nums: Vec<f64> = line
+        .split("cpu: ")
+        .nth(1)?
+        .split(',')
+        .filter_map(|part| part.split_whitespace().rev().nth(1)?.parse().ok())
+        .collect();
+    (nums.len() == 3).then(|| (nums[0], nums[1], nums[2]))
 }
 
 fn ass_time(ms: u64) -> String {
@@ -61,7 +75,7 @@ fn ass_time(ms: u64) -> String {
 }
 
 /// The same pages and highlight states as storyreel's plan, as ASS events for ffmpeg.
-fn ass_for(plan: &storyreel::plan::RenderPlan) -> String {
+fn ass_for(plan: &RenderPlan) -> String {
     let mut s = String::from(
         "[Script Info]\nScriptType: v4.00+\nPlayResX: 1080\nPlayResY: 1920\nWrapStyle: 2\n\n\
          [V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n\
@@ -106,76 +120,70 @@ fn ass_for(plan: &storyreel::plan::RenderPlan) -> String {
 struct Measured {
     wall: Duration,
     cpu: Duration,
-    x264_cpu: Option<Duration>,
+    /// x264, background+captions, other (CPU seconds), as storyreel reports them.
+    split: Option<(f64, f64, f64)>,
     peak_mb: u64,
 }
 
-fn bench_storyreel(
-    audio: &Path,
-    marks: &Path,
-    background: &Path,
-    out: &Path,
-) -> Result<(Measured, storyreel::plan::RenderPlan)> {
-    let req = RenderRequest {
-        audio: audio.into(),
-        marks: marks.into(),
-        background: Some(background.into()),
-        title: None,
-        channel: "r/storyreel".into(),
-        start_ms: Some(2000),
-        options: RenderOptions::default(),
-        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        out: out.into(),
-    };
-    reset_peak_rss();
-    let (cpu0, _) = rusage(libc::RUSAGE_SELF);
-    let t0 = Instant::now();
-    let report = render_video(&req, &|_| {})?;
-    let wall = t0.elapsed();
-    let (cpu1, _) = rusage(libc::RUSAGE_SELF);
-    Ok((
-        Measured {
-            wall,
-            cpu: cpu1.saturating_sub(cpu0),
-            x264_cpu: Some(report.chunk_stats.encode_cpu),
-            peak_mb: peak_rss_mb(),
-        },
-        report.plan,
-    ))
+fn bench_storyreel(audio: &Path, marks: &Path, background: &Path, out: &Path) -> Result<Measured> {
+    let (wall, cpu, peak_mb, stderr) = measure(
+        Command::new(env!("CARGO_BIN_EXE_storyreel"))
+            .arg("render")
+            .arg("--audio")
+            .arg(audio)
+            .arg("--marks")
+            .arg(marks)
+            .arg("--background")
+            .arg(background)
+            .args(["--start", "2", "--out"])
+            .arg(out),
+    )?;
+    Ok(Measured {
+        wall,
+        cpu,
+        split: parse_split(&stderr),
+        peak_mb,
+    })
 }
 
-fn bench_ffmpeg(
-    plan: &storyreel::plan::RenderPlan,
-    audio: &Path,
-    bg: &Path,
-    dir: &Path,
-) -> Result<Measured> {
+fn bench_ffmpeg(plan: &RenderPlan, audio: &Path, bg: &Path, dir: &Path) -> Result<Measured> {
     let ass = dir.join("captions.ass");
     std::fs::write(&ass, ass_for(plan))?;
     let dur = format!("{:.3}", plan.frames as f64 / 30.0);
-    let (cpu0, _) = rusage(libc::RUSAGE_CHILDREN);
-    let t0 = Instant::now();
-    run(Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-ss", "2", "-stream_loop", "-1", "-i"])
-        .arg(bg)
-        .arg("-i")
-        .arg(audio)
-        .args(["-map", "0:v", "-map", "1:a", "-t", &dur, "-vf"])
-        .arg(format!(
-            "fps=30,crop=ih*9/16:ih,scale=1080:1920:flags=bilinear,ass={}:fontsdir=/usr/share/fonts/opentype/league-spartan",
-            ass.display()
-        ))
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"])
-        .args(["-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "1", "-movflags", "+faststart"])
-        .arg(dir.join("ffmpeg.mp4")))?;
-    let wall = t0.elapsed();
-    let (cpu1, maxrss) = rusage(libc::RUSAGE_CHILDREN);
+    let (wall, cpu, peak_mb, _) = measure(
+        Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-ss", "2", "-stream_loop", "-1", "-i"])
+            .arg(bg)
+            .arg("-i")
+            .arg(audio)
+            .args(["-map", "0:v", "-map", "1:a", "-t", &dur, "-vf"])
+            .arg(format!(
+                "fps=30,crop=ih*9/16:ih,scale=1080:1920:flags=bilinear,ass={}:fontsdir=/usr/share/fonts/opentype/league-spartan",
+                ass.display()
+            ))
+            .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"])
+            .args(["-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "1", "-movflags", "+faststart"])
+            .arg(dir.join("ffmpeg.mp4")),
+    )?;
     Ok(Measured {
         wall,
-        cpu: cpu1.saturating_sub(cpu0),
-        x264_cpu: None,
-        peak_mb: maxrss,
+        cpu,
+        split: None,
+        peak_mb,
     })
+}
+
+/// The plan storyreel made, rebuilt from the same inputs (for the ASS captions).
+fn plan_for(marks: &Path, audio_ms: u64) -> Result<RenderPlan> {
+    let marks = std::fs::read_to_string(marks)?;
+    Ok(make_plan(&PlanInputs {
+        audio_ms,
+        marks_jsonl: &marks,
+        title: None,
+        channel: "r/storyreel",
+        background: None,
+        options: &RenderOptions::default(),
+    })?)
 }
 
 fn main() -> Result<()> {
@@ -220,7 +228,7 @@ fn main() -> Result<()> {
             .arg("-f")
             .arg(&txt))?;
         let pcm = storyreel_audio::decode_file(&wav)?;
-        let ms = pcm.samples.len() as u64 * 1000 / u64::from(pcm.sample_rate);
+        let ms = (pcm.samples.len() as u64 * 1000).div_ceil(u64::from(pcm.sample_rate));
         let marks = dir.join(format!("{name}.marks"));
         std::fs::write(&marks, storyreel::sample::even_marks(&body, ms))?;
         inputs.push((name, wav, marks, ms));
@@ -229,8 +237,8 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     for r in 0..runs {
         for (name, wav, marks, ms) in &inputs {
-            let (sr, plan) =
-                bench_storyreel(wav, marks, &bg, &dir.join(format!("storyreel-{name}.mp4")))?;
+            let plan = plan_for(marks, *ms)?;
+            let sr = bench_storyreel(wav, marks, &bg, &dir.join(format!("storyreel-{name}.mp4")))?;
             let ff = if *name == "full" {
                 Some(bench_ffmpeg(&plan, wav, &bg, &dir)?)
             } else {
@@ -254,28 +262,30 @@ fn main() -> Result<()> {
     );
     println!();
     println!(
-        "| run | narration | frames | tool | wall s | fps | cpu s | x264 cpu s | non-x264 / x264 | peak MB | ratio vs ffmpeg |"
+        "| run | narration | frames | tool | wall s | fps | cpu s | x264 cpu s | background+captions cpu s | non-x264 / x264 | peak RSS MB | wall vs ffmpeg |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (r, name, ms, frames, sr, ff) in &rows {
-        let x = sr.x264_cpu.unwrap_or_default().as_secs_f64();
+        let (x, paint, _) = sr.split.unwrap_or_default();
+        // Everything the process spent that was not x264 (painting, audio, merge, I/O).
         let other = sr.cpu.as_secs_f64() - x;
         let ratio = ff.as_ref().map_or("".into(), |f| {
             format!("{:.2}", sr.wall.as_secs_f64() / f.wall.as_secs_f64())
         });
         println!(
-            "| {r} | {name} {:.1} s | {frames} | storyreel | {:.1} | {:.1} | {:.1} | {:.1} | {:.0}% | {} | {ratio} |",
+            "| {r} | {name} {:.1} s | {frames} | storyreel | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0}% | {} | {ratio} |",
             *ms as f64 / 1000.0,
             sr.wall.as_secs_f64(),
             *frames as f64 / sr.wall.as_secs_f64(),
             sr.cpu.as_secs_f64(),
             x,
+            paint,
             100.0 * other / x.max(1e-9),
             sr.peak_mb,
         );
         if let Some(f) = ff {
             println!(
-                "| {r} | {name} {:.1} s | {frames} | ffmpeg burn-in | {:.1} | {:.1} | {:.1} | | | {} | 1.00 |",
+                "| {r} | {name} {:.1} s | {frames} | ffmpeg burn-in | {:.1} | {:.1} | {:.1} | | | | {} | 1.00 |",
                 *ms as f64 / 1000.0,
                 f.wall.as_secs_f64(),
                 *frames as f64 / f.wall.as_secs_f64(),

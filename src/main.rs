@@ -59,7 +59,8 @@ struct RenderArgs {
     /// Frames per chunk, the unit of parallel work.
     #[arg(long, default_value_t = 150)]
     chunk_frames: u32,
-    /// Chunks rendered at once (default: number of cores).
+    /// Chunks rendered at once (default: one per two cores; each chunk paints on one
+    /// thread while x264 encodes on the others).
     #[arg(long)]
     jobs: Option<usize>,
     /// x264 preset.
@@ -83,9 +84,7 @@ fn render(args: RenderArgs) -> anyhow::Result<()> {
             "invalid --start {s} (expected seconds >= 0)"
         );
     }
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = args.jobs.unwrap_or_else(storyreel::pipeline::default_jobs);
     let req = RenderRequest {
         audio: args.audio,
         marks: args.marks,
@@ -125,17 +124,19 @@ fn render(args: RenderArgs) -> anyhow::Result<()> {
     })
     .with_context(|| format!("render {}", req.out.display()))?;
     bar.finish_and_clear();
-    let s = &report.chunk_stats;
+    let cpu = &report.cpu;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "wrote {} ({} frames, {:.1} s of video) in {:.1} s: {:.1} fps; x264 {:.1} cpu-s, other {:.1} cpu-s",
+        "wrote {} ({} frames, {:.1} s of video) in {:.1} s: {:.1} fps; cpu: x264 {:.1} s, \
+         background+captions {:.1} s, other {:.1} s",
         report.video.display(),
         report.plan.frames,
         report.plan.duration_ms() as f64 / 1000.0,
         secs,
         report.plan.frames as f64 / secs.max(1e-9),
-        s.encode_cpu.as_secs_f64(),
-        s.other_cpu.as_secs_f64(),
+        cpu.x264.as_secs_f64(),
+        cpu.paint.as_secs_f64(),
+        cpu.other.as_secs_f64(),
     );
     eprintln!(
         "sidecars: {}, {}, {}",

@@ -11,8 +11,11 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use crate::background::{Background, BackgroundError, VideoBackground};
 use crate::merge::{MergeError, encode_narration, merge};
 use crate::plan::{BackgroundRef, PlanError, PlanInputs, RenderOptions, RenderPlan, make_plan};
+use std::time::Duration;
+
 use crate::render::{
-    ChunkStats, RenderError, encode_jpeg, render_chunk, render_still, thumbnail_frame,
+    ChunkStats, RenderError, encode_jpeg, process_cpu_time, render_chunk, render_still,
+    thumbnail_frame,
 };
 
 /// A render request from the CLI.
@@ -76,6 +79,24 @@ pub enum Progress {
     Merging,
 }
 
+/// Where a render's CPU time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuSplit {
+    /// x264: the chunk phase's process CPU time minus the painting threads'.
+    pub x264: Duration,
+    /// Painting threads: background decode and scaling, caption rendering and blending.
+    pub paint: Duration,
+    /// Everything else: reading inputs, planning, audio, merge, sidecars.
+    pub other: Duration,
+}
+
+impl CpuSplit {
+    /// Everything that is not x264.
+    pub fn non_x264(&self) -> Duration {
+        self.paint + self.other
+    }
+}
+
 /// What a render produced and what it cost.
 #[derive(Debug, Clone)]
 pub struct RenderReport {
@@ -86,6 +107,7 @@ pub struct RenderReport {
     pub thumbnail: PathBuf,
     /// Sum over chunks.
     pub chunk_stats: ChunkStats,
+    pub cpu: CpuSplit,
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
@@ -123,6 +145,7 @@ pub fn render_video(
     req: &RenderRequest,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<RenderReport, PipelineError> {
+    let cpu_start = process_cpu_time();
     let audio_path = req.audio.display().to_string();
     let pcm = storyreel_audio::decode_file(&req.audio).map_err(|e| PipelineError::Audio {
         path: audio_path.clone(),
@@ -137,12 +160,7 @@ pub fn render_video(
     let background = match &req.background {
         None => None,
         Some(path) => {
-            let name = path.display().to_string();
-            let file = std::fs::File::open(path).map_err(|e| BackgroundError::Read {
-                name: name.clone(),
-                source: e,
-            })?;
-            let video = VideoBackground::open(Box::new(file), &name)?;
+            let video = VideoBackground::open_file(path)?;
             let start_ms = match req.start_ms {
                 Some(s) => s % video.duration_ms().max(1),
                 None => {
@@ -153,7 +171,7 @@ pub fn render_video(
                 }
             };
             Some(BackgroundRef {
-                key: name,
+                key: path.display().to_string(),
                 start_ms,
             })
         }
@@ -190,13 +208,15 @@ pub fn render_video(
         .chunks()
         .map(|c| work.join(format!("chunk-{:05}.h264", c.index)))
         .collect();
-    let rendered =
-        render_chunks(&plan, &chunk_paths, req.jobs.max(1), progress).and_then(|stats| {
-            progress(Progress::Merging);
-            let aac = encode_narration(&plan, &pcm)?;
-            merge(&plan, &chunk_paths, &aac, &req.out)?;
-            Ok(stats)
-        });
+    let chunk_cpu_start = process_cpu_time();
+    let rendered = render_chunks(&plan, &chunk_paths, req.jobs.max(1), progress);
+    let chunk_cpu = process_cpu_time().saturating_sub(chunk_cpu_start);
+    let rendered = rendered.and_then(|stats| {
+        progress(Progress::Merging);
+        let aac = encode_narration(&plan, &pcm)?;
+        merge(&plan, &chunk_paths, &aac, &req.out)?;
+        Ok(stats)
+    });
     // Chunks are intermediate: whether the render finished or failed, none is left behind.
     let _ = std::fs::remove_dir_all(&work);
     let stats = rendered?;
@@ -229,7 +249,22 @@ pub fn render_video(
         vtt,
         thumbnail,
         chunk_stats: stats,
+        cpu: CpuSplit {
+            x264: chunk_cpu.saturating_sub(stats.paint_cpu),
+            paint: stats.paint_cpu,
+            other: process_cpu_time()
+                .saturating_sub(cpu_start)
+                .saturating_sub(chunk_cpu),
+        },
     })
+}
+
+/// Chunks rendered at once by default: one per two cores, as each chunk keeps about two
+/// cores busy (painting beside x264) and every chunk in flight holds an encoder's memory.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get() / 2)
+        .max(1)
 }
 
 /// Renders every chunk of `plan` into `paths` with `jobs` worker threads.
@@ -241,12 +276,9 @@ pub fn render_chunks(
 ) -> Result<ChunkStats, PipelineError> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let jobs = jobs.min(plan.chunk_count() as usize).max(1);
-    // Parallel chunks each get a single-threaded x264; one job gets x264's own threading.
-    let threads = if jobs > 1 {
-        (cores / jobs).max(1) as u32
-    } else {
-        0
-    };
+    // The cores are shared out between the chunks in flight, at x264's own rule of 1.5
+    // threads per core (frame threads wait on each other; the painting thread takes a share).
+    let threads = ((3 * cores) / (2 * jobs)).max(1) as u32;
     let next = AtomicU32::new(0);
     let done = AtomicU64::new(0);
     let total = Mutex::new(ChunkStats::default());
@@ -276,8 +308,7 @@ pub fn render_chunks(
                             if let Ok(mut t) = total.lock() {
                                 t.frames += st.frames;
                                 t.bytes += st.bytes;
-                                t.encode_cpu += st.encode_cpu;
-                                t.other_cpu += st.other_cpu;
+                                t.paint_cpu += st.paint_cpu;
                             }
                         }
                         Err(e) => {

@@ -5,6 +5,7 @@
 //! retried chunk produces the same bytes.
 
 use std::io::Write;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::Duration;
 
 use storyreel_captions::render::{CaptionRenderer, Sprite};
@@ -26,6 +27,8 @@ pub enum RenderError {
     NoSuchChunk { index: u32, count: u32 },
     #[error("frame {index} does not exist (the plan has {count} frames)")]
     NoSuchFrame { index: u64, count: u64 },
+    #[error("the painting thread stopped before the chunk was complete")]
+    PainterStopped,
     #[error("cannot write chunk output")]
     Write(#[source] std::io::Error),
 }
@@ -35,20 +38,28 @@ pub enum RenderError {
 pub struct ChunkStats {
     pub frames: u64,
     pub bytes: u64,
-    /// Thread CPU time spent inside x264 calls.
-    pub encode_cpu: Duration,
-    /// Thread CPU time spent on everything else (decode, scale, captions, I/O).
-    pub other_cpu: Duration,
+    /// CPU time of the painting thread: background decode and scaling, captions, blending.
+    /// Everything else a chunk spends is x264 (in the calling thread and x264's own threads).
+    pub paint_cpu: Duration,
 }
 
 /// CPU time consumed by the calling thread.
 pub fn thread_cpu_time() -> Duration {
+    clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// CPU time consumed by the whole process, all threads.
+pub fn process_cpu_time() -> Duration {
+    clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+fn clock(id: libc::clockid_t) -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes into the timespec we own.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    let rc = unsafe { libc::clock_gettime(id, &mut ts) };
     if rc != 0 {
         return Duration::ZERO;
     }
@@ -65,7 +76,6 @@ pub struct FramePainter<'a> {
     captions: &'a CaptionRenderer,
     background: Background,
     bg: Frame,
-    out: Frame,
     overlay_key: Option<OverlayKey>,
     overlay: Overlay,
 }
@@ -82,14 +92,13 @@ impl<'a> FramePainter<'a> {
             captions,
             background,
             bg: Frame::black(w, h),
-            out: Frame::black(w, h),
             overlay_key: None,
             overlay: Overlay::default(),
         }
     }
 
-    /// Paints frame `index` and returns it.
-    pub fn paint(&mut self, index: u64) -> Result<&Frame, RenderError> {
+    /// Paints frame `index` into `dst` (which must have the plan's size).
+    pub fn paint_into(&mut self, index: u64, dst: &mut Frame) -> Result<(), RenderError> {
         if index >= self.plan.frames {
             return Err(RenderError::NoSuchFrame {
                 index,
@@ -103,9 +112,9 @@ impl<'a> FramePainter<'a> {
             self.overlay = self.build_overlay(key);
             self.overlay_key = Some(key);
         }
-        self.out.copy_from(&self.bg);
-        self.overlay.blend(&mut self.out);
-        Ok(&self.out)
+        dst.copy_from(&self.bg);
+        self.overlay.blend(dst);
+        Ok(())
     }
 
     fn build_overlay(&self, key: OverlayKey) -> Overlay {
@@ -129,18 +138,22 @@ impl<'a> FramePainter<'a> {
                 s.width,
                 s.height,
                 &s.rgba,
-                self.out.width,
-                self.out.height,
+                self.bg.width,
+                self.bg.height,
             ),
             None => Overlay::default(),
         }
     }
 }
 
+/// Frames in flight between the painting thread and the encoder.
+const FRAMES_IN_FLIGHT: usize = 3;
+
 /// Renders chunk `index` of `plan` as an Annex B H.264 stream into `out`.
 ///
-/// `threads` is x264's thread count for this chunk (1 when chunks run in parallel).
-/// `progress` is called after each frame with the number of frames done in this chunk.
+/// Painting (decode, scale, captions) runs on its own thread, feeding the encoder through a
+/// small ring of reused frame buffers, so the two overlap; `threads` is x264's thread count
+/// (0 = x264 decides). `progress` is called after each frame with the frames done so far.
 pub fn render_chunk(
     plan: &RenderPlan,
     index: u32,
@@ -154,37 +167,77 @@ pub fn render_chunk(
         index,
         count: plan.chunk_count(),
     })?;
-    let cpu_start = thread_cpu_time();
-    let mut encode_cpu = Duration::ZERO;
     let mut encoder = Encoder::new(&plan.encoder, threads)?;
-    let mut painter = FramePainter::new(plan, captions, background);
+    let (w, h) = (plan.encoder.width as usize, plan.encoder.height as usize);
+    let (full_tx, full_rx) = sync_channel::<Result<Frame, RenderError>>(FRAMES_IN_FLIGHT);
+    let (empty_tx, empty_rx) = sync_channel::<Frame>(FRAMES_IN_FLIGHT);
+    for _ in 0..FRAMES_IN_FLIGHT {
+        // The receiver is alive and the channel has room for exactly these buffers.
+        let _ = empty_tx.send(Frame::black(w, h));
+    }
+    std::thread::scope(|s| {
+        let painter = s.spawn(move || {
+            let t0 = thread_cpu_time();
+            let mut painter = FramePainter::new(plan, captions, background);
+            for i in range.start..range.end {
+                // A closed channel means the encoder side stopped (it reports why).
+                let Ok(mut frame) = empty_rx.recv() else {
+                    break;
+                };
+                let painted = painter.paint_into(i, &mut frame).map(|_| frame);
+                let failed = painted.is_err();
+                if full_tx.send(painted).is_err() || failed {
+                    break;
+                }
+            }
+            thread_cpu_time().saturating_sub(t0)
+        });
+        // Owning both channel ends here means an early return closes them, which stops the
+        // painter before the scope joins it.
+        let encoded = encode_frames(
+            &mut encoder,
+            range.end - range.start,
+            full_rx,
+            empty_tx,
+            out,
+            progress,
+        );
+        let paint_cpu = painter.join().unwrap_or_default();
+        encoded.map(|bytes| ChunkStats {
+            frames: range.end - range.start,
+            bytes,
+            paint_cpu,
+        })
+    })
+}
+
+/// The encoder side of [`render_chunk`]: returns the bytes written.
+fn encode_frames(
+    encoder: &mut Encoder,
+    count: u64,
+    full: Receiver<Result<Frame, RenderError>>,
+    empty: SyncSender<Frame>,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, RenderError> {
     let mut buf = Vec::with_capacity(1 << 20);
     let mut bytes = 0u64;
-    for (done, i) in (range.start..range.end).enumerate() {
-        let frame = painter.paint(i)?;
-        let t0 = thread_cpu_time();
-        encoder.encode(frame, &mut buf)?;
-        encode_cpu += thread_cpu_time().saturating_sub(t0);
+    for done in 1..=count {
+        let frame = full.recv().map_err(|_| RenderError::PainterStopped)??;
+        encoder.encode(&frame, &mut buf)?;
+        // The painter may have finished its last frame already; a closed channel is fine.
+        let _ = empty.send(frame);
         if !buf.is_empty() {
             out.write_all(&buf).map_err(RenderError::Write)?;
             bytes += buf.len() as u64;
             buf.clear();
         }
-        progress(done as u64 + 1);
+        progress(done);
     }
-    let t0 = thread_cpu_time();
     encoder.finish(&mut buf)?;
-    encode_cpu += thread_cpu_time().saturating_sub(t0);
     out.write_all(&buf).map_err(RenderError::Write)?;
     out.flush().map_err(RenderError::Write)?;
-    bytes += buf.len() as u64;
-    let total = thread_cpu_time().saturating_sub(cpu_start);
-    Ok(ChunkStats {
-        frames: range.end - range.start,
-        bytes,
-        encode_cpu,
-        other_cpu: total.saturating_sub(encode_cpu),
-    })
+    Ok(bytes + buf.len() as u64)
 }
 
 /// Renders one frame as a still picture (the thumbnail is the title-card frame).
@@ -195,7 +248,9 @@ pub fn render_still(
     captions: &CaptionRenderer,
 ) -> Result<Frame, RenderError> {
     let mut painter = FramePainter::new(plan, captions, background);
-    painter.paint(index).cloned()
+    let mut frame = Frame::black(plan.encoder.width as usize, plan.encoder.height as usize);
+    painter.paint_into(index, &mut frame)?;
+    Ok(frame)
 }
 
 /// The frame the thumbnail shows: the title card if there is one, else the first caption.

@@ -50,12 +50,7 @@ pub enum Background {
 impl Background {
     /// Opens a background file; `start_ms` is where in the footage frame 0 is taken from.
     pub fn open_file(path: &Path, start_ms: u64) -> Result<Self, BackgroundError> {
-        let name = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|e| BackgroundError::Read {
-            name: name.clone(),
-            source: e,
-        })?;
-        let video = VideoBackground::open(Box::new(file), &name)?;
+        let video = VideoBackground::open_file(path)?;
         let ts = i64::from(video.track().timescale);
         let start_ticks = (i128::from(start_ms) * i128::from(ts) / 1000) as i64;
         Ok(Background::Video {

@@ -120,6 +120,16 @@ impl VideoBackground {
         })
     }
 
+    /// Opens a background file on local disk (named by its path in errors).
+    pub fn open_file(path: &std::path::Path) -> Result<Self, BackgroundError> {
+        let name = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|e| BackgroundError::Read {
+            name: name.clone(),
+            source: e,
+        })?;
+        Self::open(Box::new(file), &name)
+    }
+
     /// The parsed track (size, timescale, duration, samples).
     pub fn track(&self) -> &VideoTrack {
         &self.track
