@@ -57,7 +57,7 @@ struct RenderArgs {
     #[arg(long)]
     start: Option<f64>,
     /// Frames per chunk, the unit of parallel work.
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = storyreel::plan::DEFAULT_CHUNK_FRAMES)]
     chunk_frames: u32,
     /// Chunks rendered at once (default: one per two cores; each chunk paints on one
     /// thread while x264 encodes on the others).

@@ -20,6 +20,11 @@ pub const FPS: u32 = 30;
 /// How long the video runs past the end of the narration, so the last word isn't cut.
 pub const TAIL_MS: u64 = 500;
 
+/// Frames per chunk by default: 10 s of video. Every chunk restarts the background decoder at
+/// a keyframe and the encoder at an IDR, which cost about 8% of a 150-frame chunk's time and
+/// half that at 300 (BENCHMARKS.md); 300 still splits a 60 s short six ways.
+pub const DEFAULT_CHUNK_FRAMES: u32 = 300;
+
 /// Frames per chunk allowed.
 pub const CHUNK_FRAMES_RANGE: std::ops::RangeInclusive<u32> = 8..=18_000;
 
@@ -44,7 +49,7 @@ impl Default for RenderOptions {
         RenderOptions {
             preset: "veryfast".into(),
             crf: 23.0,
-            chunk_frames: 150,
+            chunk_frames: DEFAULT_CHUNK_FRAMES,
             draft: false,
         }
     }
