@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what is needed and runs every check CI runs: formatting, lints, and all tests
-# (including the ignored heavy ones).
+# (including the ignored heavy ones). Ends with one summary line over all test binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked -- --include-ignored
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked -- --include-ignored 2>&1 | tee "$log"
+awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
