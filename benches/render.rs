@@ -4,7 +4,8 @@
 //! `cargo bench --bench render` (needs ffmpeg with libass, espeak-ng, fonts-league-spartan:
 //! `scripts/setup.sh` installs them). Prints a Markdown report for BENCHMARKS.md.
 //! Environment: `STORYREEL_BENCH_STORY` (default `../shared/bench/story-60s.txt`),
-//! `STORYREEL_BENCH_RUNS` (default 1 run each).
+//! `STORYREEL_BENCH_RUNS` (default 3; storyreel and ffmpeg alternate, and the summary takes
+//! the median of the per-run ratios, as a shared machine's speed drifts between runs).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -195,7 +196,7 @@ fn main() -> Result<()> {
     let runs: usize = std::env::var("STORYREEL_BENCH_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+        .unwrap_or(3);
     let dir = root.join("target/bench-work");
     std::fs::create_dir_all(&dir)?;
 
@@ -294,5 +295,29 @@ fn main() -> Result<()> {
             );
         }
     }
+    let mut ratios: Vec<f64> = rows
+        .iter()
+        .filter_map(|(_, _, _, _, sr, ff)| {
+            ff.as_ref()
+                .map(|f| sr.wall.as_secs_f64() / f.wall.as_secs_f64())
+        })
+        .collect();
+    let mut shares: Vec<f64> = rows
+        .iter()
+        .filter_map(|(_, _, _, _, sr, _)| {
+            let (x, _, _) = sr.split?;
+            Some((sr.cpu.as_secs_f64() - x) / x.max(1e-9))
+        })
+        .collect();
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    println!();
+    println!(
+        "median over {runs} runs: storyreel wall / ffmpeg wall = {:.2}; non-x264 cpu / x264 cpu = {:.0}%",
+        median(&mut ratios),
+        100.0 * median(&mut shares)
+    );
     Ok(())
 }
