@@ -181,3 +181,26 @@ fn background_with_b_pyramid_decodes_like_ffmpeg() {
         bad.join("\n")
     );
 }
+
+#[test]
+fn phone_video_with_a_rotation_matrix_is_turned_upright_like_players_do() {
+    // Phones record portrait as landscape pictures plus a 90° display matrix; ffmpeg (the
+    // reference here) applies it when decoding, and so must storyreel.
+    let dir = tempdir();
+    let d = dir.path();
+    let landscape = counter_video(d, "landscape.mp4", (1280, 720), 30, 3.0);
+    for degrees in [90, 270] {
+        let bg = d.join(format!("rotated-{degrees}.mp4"));
+        run(ffmpeg()
+            .arg("-i")
+            .arg(&landscape)
+            .args([
+                "-c",
+                "copy",
+                "-metadata:s:v:0",
+                &format!("rotate={degrees}"),
+            ])
+            .arg(&bg));
+        render_over(d, &bg, (720, 1280), 30, 0);
+    }
+}

@@ -38,6 +38,8 @@ pub struct VideoBackground {
     /// Presentation time of the picture last scaled into the caller's frame.
     current_pts: Option<i64>,
     scaler: Option<Scaler>,
+    /// The decoded picture turned upright, for tracks with a rotation matrix.
+    upright: Option<Frame>,
     annexb: Vec<u8>,
     sample: Vec<u8>,
     name: String,
@@ -54,6 +56,12 @@ impl VideoBackground {
             name: name.to_string(),
             source: e,
         })?;
+        if track.width < 16 || track.height < 16 {
+            return Err(err(format!(
+                "picture size {}x{} is too small (expected at least 16x16)",
+                track.width, track.height
+            )));
+        }
         if track.samples.is_empty() {
             return Err(err("the video track has no frames".into()));
         }
@@ -114,6 +122,7 @@ impl VideoBackground {
             next_feed: 0,
             current_pts: None,
             scaler: None,
+            upright: None,
             annexb: Vec::new(),
             sample: Vec::new(),
             name: name.to_string(),
@@ -291,17 +300,80 @@ impl VideoBackground {
     }
 
     fn scale_into(&mut self, pic: &YuvFrame, out: &mut Frame) {
+        let cw = pic.width.div_ceil(2);
+        let rotation = self.track.rotation;
+        if rotation == 0 {
+            let (w, h) = (pic.width & !1, pic.height & !1);
+            self.scale_planes([&pic.y, &pic.u, &pic.v], [pic.width, cw, cw], (w, h), out);
+            return;
+        }
+        // Phones store portrait video as landscape pictures plus a rotation: turn the picture
+        // upright first, as players do.
         let (w, h) = (pic.width & !1, pic.height & !1);
+        let (uw, uh) = if rotation == 180 { (w, h) } else { (h, w) };
+        let mut upright = match self.upright.take() {
+            Some(f) if (f.width, f.height) == (uw, uh) => f,
+            _ => Frame::black(uw, uh),
+        };
+        rotate(&pic.y, pic.width, (w, h), rotation, &mut upright.y);
+        rotate(&pic.u, cw, (w / 2, h / 2), rotation, &mut upright.u);
+        rotate(&pic.v, cw, (w / 2, h / 2), rotation, &mut upright.v);
+        let (ucw, uw2) = (upright.cw(), upright.width);
+        self.scale_planes(
+            [&upright.y, &upright.u, &upright.v],
+            [uw2, ucw, ucw],
+            (uw, uh),
+            out,
+        );
+        self.upright = Some(upright);
+    }
+
+    fn scale_planes(
+        &mut self,
+        planes: [&[u8]; 3],
+        strides: [usize; 3],
+        size: (usize, usize),
+        out: &mut Frame,
+    ) {
         let rebuild = match &self.scaler {
-            Some(s) => s.source_size() != (w, h),
+            Some(s) => s.source_size() != size,
             None => true,
         };
         if rebuild {
-            self.scaler = Some(Scaler::new(w, h, out.width, out.height));
+            self.scaler = Some(Scaler::new(size.0, size.1, out.width, out.height));
         }
         if let Some(s) = self.scaler.as_mut() {
-            let cw = pic.width.div_ceil(2);
-            s.scale([&pic.y, &pic.u, &pic.v], [pic.width, cw, cw], out);
+            s.scale(planes, strides, out);
+        }
+    }
+}
+
+/// Rotates the `w x h` plane `src` (row stride `stride`) clockwise by `degrees` (90, 180 or
+/// 270) into `dst`, which is packed (`h x w` for 90 and 270, `w x h` for 180).
+fn rotate(src: &[u8], stride: usize, (w, h): (usize, usize), degrees: u16, dst: &mut [u8]) {
+    let at = |x: usize, y: usize| src.get(y * stride + x).copied().unwrap_or(16);
+    match degrees {
+        90 => {
+            // Destination is h wide: dst(r, c) = src(x = r, y = h - 1 - c).
+            for (r, row) in dst.chunks_exact_mut(h).enumerate().take(w) {
+                for (c, d) in row.iter_mut().enumerate() {
+                    *d = at(r, h - 1 - c);
+                }
+            }
+        }
+        270 => {
+            for (r, row) in dst.chunks_exact_mut(h).enumerate().take(w) {
+                for (c, d) in row.iter_mut().enumerate() {
+                    *d = at(w - 1 - r, c);
+                }
+            }
+        }
+        _ => {
+            for (r, row) in dst.chunks_exact_mut(w).enumerate().take(h) {
+                for (c, d) in row.iter_mut().enumerate() {
+                    *d = at(w - 1 - c, h - 1 - r);
+                }
+            }
         }
     }
 }

@@ -227,6 +227,9 @@ pub struct VideoTrack {
     pub avc: AvcConfig,
     /// Samples in decode order.
     pub samples: Vec<Sample>,
+    /// Clockwise rotation (0, 90, 180 or 270 degrees) that `tkhd`'s display matrix asks players
+    /// to apply, as phones record portrait video; 0 for any other matrix.
+    pub rotation: u16,
 }
 
 const MOOV: FourCc = FourCc::new(b"moov");
@@ -936,8 +939,10 @@ fn parse_video_trak(
     }
 
     let (mut width, mut height) = (entry.width, entry.height);
+    let tkhd = trak.child(b"tkhd")?;
+    let rotation = tkhd.as_ref().map_or(0, |t| rotation_of(t.payload));
     if width == 0 || height == 0 {
-        if let Some(tkhd) = trak.child(b"tkhd")? {
+        if let Some(tkhd) = tkhd {
             let p = tkhd.payload;
             if p.len() >= 8 {
                 let at = p.len() - 8;
@@ -954,7 +959,27 @@ fn parse_video_trak(
         duration,
         avc: entry.avc,
         samples,
+        rotation,
     })
+}
+
+/// The rotation in a `tkhd` payload's display matrix. Both box versions end with the matrix
+/// (nine 32-bit values) then width and height; a pure rotation has a, b, c, d of 0 or ±1.0
+/// (16.16 fixed point) and no translation that matters here.
+fn rotation_of(tkhd: &[u8]) -> u16 {
+    if tkhd.len() < 44 {
+        return 0;
+    }
+    let m = &tkhd[tkhd.len() - 44..];
+    let at = |i: usize| i32::from_be_bytes([m[4 * i], m[4 * i + 1], m[4 * i + 2], m[4 * i + 3]]);
+    const ONE: i32 = 1 << 16;
+    const MINUS_ONE: i32 = -(1 << 16);
+    match (at(0), at(1), at(3), at(4)) {
+        (0, ONE, MINUS_ONE, 0) => 90,
+        (MINUS_ONE, 0, 0, MINUS_ONE) => 180,
+        (0, MINUS_ONE, ONE, 0) => 270,
+        _ => 0,
+    }
 }
 
 #[cfg(test)]
@@ -966,6 +991,25 @@ mod tests {
         v.extend_from_slice(kind);
         v.extend_from_slice(payload);
         v
+    }
+
+    #[test]
+    fn display_matrix_rotations() {
+        let tkhd = |a: i32, b: i32, c: i32, d: i32| {
+            let mut p = vec![0u8; 40];
+            for v in [a, b, 0, c, d, 0, 0, 0, 1 << 30, 1280 << 16, 720 << 16] {
+                p.extend_from_slice(&v.to_be_bytes());
+            }
+            p
+        };
+        let one = 1 << 16;
+        assert_eq!(rotation_of(&tkhd(one, 0, 0, one)), 0);
+        assert_eq!(rotation_of(&tkhd(0, one, -one, 0)), 90);
+        assert_eq!(rotation_of(&tkhd(-one, 0, 0, -one)), 180);
+        assert_eq!(rotation_of(&tkhd(0, -one, one, 0)), 270);
+        // Scaling or shearing matrices are not rotations; short boxes are ignored.
+        assert_eq!(rotation_of(&tkhd(2 * one, 0, 0, one)), 0);
+        assert_eq!(rotation_of(&[0; 12]), 0);
     }
 
     #[test]
