@@ -122,7 +122,7 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), PipelineError> {
 
 fn open_background(plan: &RenderPlan) -> Result<Background, BackgroundError> {
     match &plan.background {
-        None => Ok(Background::Generated),
+        None => Ok(Background::generated()),
         Some(b) => Background::open_file(Path::new(&b.key), b.start_ms),
     }
 }
@@ -280,13 +280,21 @@ pub fn render_chunks(
     // threads per core (frame threads wait on each other; the painting thread takes a share).
     let threads = ((3 * cores) / (2 * jobs)).max(1) as u32;
     let next = AtomicU32::new(0);
-    let done = AtomicU64::new(0);
     let total = Mutex::new(ChunkStats::default());
     let first_error: Mutex<Option<PipelineError>> = Mutex::new(None);
-    let captions = crate::plan::caption_renderer(plan);
+    let shared = Shared {
+        plan,
+        captions: crate::plan::caption_renderer(plan),
+        threads,
+        done: AtomicU64::new(0),
+        progress,
+    };
     std::thread::scope(|s| {
         for _ in 0..jobs {
             s.spawn(|| {
+                // One background per worker: its decoder carries on from one chunk into the
+                // next without seeking back to a keyframe.
+                let mut background: Option<Background> = None;
                 loop {
                     if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
                         return;
@@ -295,15 +303,7 @@ pub fn render_chunks(
                     if i >= plan.chunk_count() {
                         return;
                     }
-                    match render_one(
-                        plan,
-                        i,
-                        &paths[i as usize],
-                        &captions,
-                        threads,
-                        &done,
-                        progress,
-                    ) {
+                    match render_one(&shared, i, &mut background, &paths[i as usize]) {
                         Ok(st) => {
                             if let Ok(mut t) = total.lock() {
                                 t.frames += st.frames;
@@ -328,15 +328,30 @@ pub fn render_chunks(
     Ok(total.into_inner().unwrap_or_default())
 }
 
-fn render_one(
-    plan: &RenderPlan,
-    index: u32,
-    path: &Path,
-    captions: &storyreel_captions::render::CaptionRenderer,
+/// What every chunk worker of one render shares.
+struct Shared<'a> {
+    plan: &'a RenderPlan,
+    captions: storyreel_captions::render::CaptionRenderer,
+    /// x264 threads per chunk.
     threads: u32,
-    done: &AtomicU64,
-    progress: &(dyn Fn(Progress) + Sync),
+    /// Frames done over all chunks, for progress.
+    done: AtomicU64,
+    progress: &'a (dyn Fn(Progress) + Sync),
+}
+
+fn render_one(
+    shared: &Shared<'_>,
+    index: u32,
+    background: &mut Option<Background>,
+    path: &Path,
 ) -> Result<ChunkStats, PipelineError> {
+    let Shared {
+        plan,
+        captions,
+        threads,
+        done,
+        progress,
+    } = shared;
     let tmp = path.with_extension("partial");
     let werr = |e: std::io::Error| PipelineError::Write {
         path: tmp.display().to_string(),
@@ -350,14 +365,12 @@ fn render_one(
         last = n;
         progress(Progress::Frames { done: d });
     };
+    let background = match background {
+        Some(b) => b,
+        None => background.insert(open_background(plan)?),
+    };
     let stats = render_chunk(
-        plan,
-        index,
-        open_background(plan)?,
-        captions,
-        threads,
-        &mut w,
-        &mut tick,
+        plan, index, background, captions, *threads, &mut w, &mut tick,
     )?;
     drop(w);
     std::fs::rename(&tmp, path).map_err(werr)?;

@@ -74,8 +74,7 @@ fn clock(id: libc::clockid_t) -> Duration {
 pub struct FramePainter<'a> {
     plan: &'a RenderPlan,
     captions: &'a CaptionRenderer,
-    background: Background,
-    bg: Frame,
+    background: &'a mut Background,
     overlay_key: Option<OverlayKey>,
     overlay: Overlay,
 }
@@ -84,14 +83,12 @@ impl<'a> FramePainter<'a> {
     pub fn new(
         plan: &'a RenderPlan,
         captions: &'a CaptionRenderer,
-        background: Background,
+        background: &'a mut Background,
     ) -> Self {
-        let (w, h) = (plan.encoder.width as usize, plan.encoder.height as usize);
         FramePainter {
             plan,
             captions,
             background,
-            bg: Frame::black(w, h),
             overlay_key: None,
             overlay: Overlay::default(),
         }
@@ -105,14 +102,16 @@ impl<'a> FramePainter<'a> {
                 count: self.plan.frames,
             });
         }
-        self.background
-            .draw(index, self.plan.encoder.fps, &mut self.bg)?;
         let key = self.plan.overlay_at(index);
         if self.overlay_key != Some(key) {
             self.overlay = self.build_overlay(key);
             self.overlay_key = Some(key);
         }
-        dst.copy_from(&self.bg);
+        let enc = &self.plan.encoder;
+        let bg = self
+            .background
+            .draw(index, enc.fps, enc.width as usize, enc.height as usize)?;
+        dst.copy_from(bg);
         self.overlay.blend(dst);
         Ok(())
     }
@@ -138,8 +137,8 @@ impl<'a> FramePainter<'a> {
                 s.width,
                 s.height,
                 &s.rgba,
-                self.bg.width,
-                self.bg.height,
+                self.plan.encoder.width as usize,
+                self.plan.encoder.height as usize,
             ),
             None => Overlay::default(),
         }
@@ -154,10 +153,13 @@ const FRAMES_IN_FLIGHT: usize = 3;
 /// Painting (decode, scale, captions) runs on its own thread, feeding the encoder through a
 /// small ring of reused frame buffers, so the two overlap; `threads` is x264's thread count
 /// (0 = x264 decides). `progress` is called after each frame with the frames done so far.
+///
+/// `background` may be reused for the next chunk: a decoder left at the end of chunk k
+/// continues into chunk k + 1 without seeking (the frames are the same either way).
 pub fn render_chunk(
     plan: &RenderPlan,
     index: u32,
-    background: Background,
+    background: &mut Background,
     captions: &CaptionRenderer,
     threads: u32,
     out: &mut dyn Write,
@@ -244,10 +246,10 @@ fn encode_frames(
 pub fn render_still(
     plan: &RenderPlan,
     index: u64,
-    background: Background,
+    mut background: Background,
     captions: &CaptionRenderer,
 ) -> Result<Frame, RenderError> {
-    let mut painter = FramePainter::new(plan, captions, background);
+    let mut painter = FramePainter::new(plan, captions, &mut background);
     let mut frame = Frame::black(plan.encoder.width as usize, plan.encoder.height as usize);
     painter.paint_into(index, &mut frame)?;
     Ok(frame)

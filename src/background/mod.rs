@@ -38,8 +38,8 @@ impl BackgroundError {
 
 /// Where frames come from, positioned per output frame.
 pub enum Background {
-    /// The embedded animated gradient.
-    Generated,
+    /// The embedded animated gradient (and the last frame drawn, reused for its buffer).
+    Generated(Option<Frame>),
     /// Footage, started at `start_ticks` (track timescale) and looped.
     Video {
         video: Box<VideoBackground>,
@@ -59,18 +59,33 @@ impl Background {
         })
     }
 
-    /// Draws output frame `index` (at `fps`) into `out`. Returns false when `out` already
-    /// held that exact picture.
-    pub fn draw(&mut self, index: u64, fps: u32, out: &mut Frame) -> Result<bool, BackgroundError> {
+    /// The embedded default.
+    pub fn generated() -> Self {
+        Background::Generated(None)
+    }
+
+    /// The background of output frame `index` (at `fps`), `width x height`.
+    pub fn draw(
+        &mut self,
+        index: u64,
+        fps: u32,
+        width: usize,
+        height: usize,
+    ) -> Result<&Frame, BackgroundError> {
         match self {
-            Background::Generated => {
-                generated::render(index, fps, out);
-                Ok(true)
+            Background::Generated(slot) => {
+                let frame = match slot.take() {
+                    Some(f) if (f.width, f.height) == (width, height) => f,
+                    _ => Frame::black(width, height),
+                };
+                let frame = slot.insert(frame);
+                generated::render(index, fps, frame);
+                Ok(frame)
             }
             Background::Video { video, start_ticks } => {
                 let ts = i128::from(video.track().timescale);
                 let t = *start_ticks as i128 + i128::from(index) * ts / i128::from(fps.max(1));
-                video.draw(t as i64, out)
+                video.draw(t as i64, width, height)
             }
         }
     }

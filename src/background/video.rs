@@ -40,6 +40,8 @@ pub struct VideoBackground {
     scaler: Option<Scaler>,
     /// The decoded picture turned upright, for tracks with a rotation matrix.
     upright: Option<Frame>,
+    /// The picture at `current_pts`, fitted to the output size.
+    picture: Option<Frame>,
     annexb: Vec<u8>,
     sample: Vec<u8>,
     name: String,
@@ -123,6 +125,7 @@ impl VideoBackground {
             current_pts: None,
             scaler: None,
             upright: None,
+            picture: None,
             annexb: Vec::new(),
             sample: Vec::new(),
             name: name.to_string(),
@@ -155,17 +158,37 @@ impl VideoBackground {
             / self.track.duration as f64
     }
 
-    /// Draws the picture shown at source time `ticks` (track timescale, taken modulo the
-    /// duration, so the footage loops) into `out`. Returns false when `out` already holds
-    /// exactly that picture (the caller may skip work).
-    pub fn draw(&mut self, ticks: i64, out: &mut Frame) -> Result<bool, BackgroundError> {
+    /// The picture shown at source time `ticks` (track timescale, taken modulo the duration,
+    /// so the footage loops), fitted to `width x height`. A picture that repeats (a 25 fps
+    /// source under 30 fps output) is neither decoded nor scaled again.
+    pub fn draw(
+        &mut self,
+        ticks: i64,
+        width: usize,
+        height: usize,
+    ) -> Result<&Frame, BackgroundError> {
         let s = ticks.rem_euclid(self.track.duration);
         // The picture on screen at `s`: the last one presented at or before it.
         let pos = self.by_pts.partition_point(|&(p, _)| p <= s);
         let (target, _) = self.by_pts[pos.saturating_sub(1)];
-        if self.current_pts == Some(target) {
-            return Ok(false);
+        let mut out = match self.picture.take() {
+            Some(f) if (f.width, f.height) == (width, height) => f,
+            _ => {
+                self.current_pts = None;
+                Frame::black(width, height)
+            }
+        };
+        if self.current_pts != Some(target) {
+            if let Err(e) = self.seek_and_decode(target, &mut out) {
+                self.current_pts = None;
+                self.picture = Some(out);
+                return Err(e);
+            }
         }
+        Ok(self.picture.insert(out))
+    }
+
+    fn seek_and_decode(&mut self, target: i64, out: &mut Frame) -> Result<(), BackgroundError> {
         let seek_needed = match self.current_pts {
             None => true,
             Some(cur) => target < cur || self.sync_for(target) > self.next_feed,
@@ -175,8 +198,7 @@ impl VideoBackground {
             self.decoder = None;
             self.pending.clear();
         }
-        self.decode_until(target, out)?;
-        Ok(true)
+        self.decode_until(target, out)
     }
 
     /// Decode index of the last sync sample presented at or before `pts`.
