@@ -205,10 +205,20 @@ fn issue2_chunked_render_matches_single_pass() {
         chunk_job(d, "whole.mp4")
             .args(&lossless)
             .args(&["--chunk-frames", "18000", "--jobs", "1"]);
+    // One worker takes every chunk in turn: its decoder carries on across chunk boundaries
+    // instead of seeking, which must not change a pixel either.
+    let sequential = chunk_job(d, "sequential.mp4").args(&lossless).args(&[
+        "--chunk-frames",
+        "37",
+        "--jobs",
+        "1",
+    ]);
     let a = frame_md5s(chunked.run_ok());
     let b = frame_md5s(whole.run_ok());
+    let c = frame_md5s(sequential.run_ok());
     assert_eq!(a.len() as u64, expected_frames(3000));
     assert_eq!(b.len(), a.len());
+    assert_eq!(c, b, "chunks rendered one after another by one worker");
     let distinct: std::collections::HashSet<&String> = a.iter().collect();
     assert!(
         distinct.len() > a.len() / 2,
