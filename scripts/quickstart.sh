@@ -9,8 +9,7 @@ mkdir -p out
 bin=target/release/storyreel
 story=examples/story.txt
 title=$(head -n 1 "$story")
-# Narration: the title line then the body, as `storyreel make` will read it.
-espeak-ng -v en-us -s 165 -w out/sample.wav -f "$story"
-"$bin" even-marks --text "$story" --audio out/sample.wav --out out/sample.marks
+# Narration with word timings from the embedded engine: the title line, then the body.
+"$bin" speak --story "$story" --out-audio out/sample.wav --out-marks out/sample.marks
 "$bin" render --audio out/sample.wav --marks out/sample.marks --title "$title" --out out/sample.mp4
 echo "quickstart: open out/sample.mp4 (captions: out/sample.srt, out/sample.vtt; thumbnail: out/sample.jpg)"

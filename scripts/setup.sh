@@ -7,7 +7,8 @@ packages=(
   build-essential pkg-config clang libclang-dev        # a C toolchain and bindgen (x264-sys)
   libx264-dev                                           # the H.264 encoder (GPL-2.0-or-later)
   fonts-league-spartan fonts-dejavu-core                # caption fonts, embedded at build time
-  espeak-ng                                             # local narration for the sample and tests
+  libespeak-ng-dev espeak-ng-data                       # the embedded narration engine
+  espeak-ng                                             # the espeak-ng command, for the benchmark
   ffmpeg                                                # the independent judge in tests and the benchmark baseline
 )
 

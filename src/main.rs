@@ -24,6 +24,26 @@ struct Cli {
 enum Command {
     /// Render narration + speech marks (+ background) into a 1080x1920 MP4 with captions.
     Render(RenderArgs),
+    /// Narrate a story with the embedded engine (espeak-ng): audio plus word timings.
+    Speak {
+        /// The story (UTF-8 text; a first line is read as the title, as written).
+        #[arg(long)]
+        story: PathBuf,
+        /// Voice: a name, identifier or language (see `storyreel voices`), optional `+variant`.
+        #[arg(long, default_value = storyreel_speech::ESPEAK_DEFAULT_VOICE)]
+        voice: String,
+        /// Speaking rate in words per minute.
+        #[arg(long, default_value_t = storyreel_speech::ESPEAK_DEFAULT_RATE_WPM)]
+        rate: u32,
+        /// Narration audio to write (WAV).
+        #[arg(long)]
+        out_audio: PathBuf,
+        /// Word timings to write (Amazon Polly speech-marks format, JSON lines).
+        #[arg(long)]
+        out_marks: PathBuf,
+    },
+    /// List the voices of the embedded engine.
+    Voices,
     /// Stand-in word timings: spread a text's words evenly over an audio file.
     #[command(hide = true)]
     EvenMarks {
@@ -147,6 +167,55 @@ fn render(args: RenderArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn speak(
+    story: &std::path::Path,
+    voice: &str,
+    rate: u32,
+    out_audio: &std::path::Path,
+    out_marks: &std::path::Path,
+) -> anyhow::Result<()> {
+    use storyreel_speech::SpeechSynth;
+    let text =
+        std::fs::read_to_string(story).with_context(|| format!("read {}", story.display()))?;
+    let narration = storyreel_speech::EspeakSpeech::new()
+        .synthesize(&text, voice, rate)
+        .with_context(|| format!("speak {}", story.display()))?;
+    storyreel_audio::write_wav(out_audio, &narration.pcm)
+        .with_context(|| format!("write {}", out_audio.display()))?;
+    std::fs::write(out_marks, &narration.marks_jsonl)
+        .with_context(|| format!("write {}", out_marks.display()))?;
+    eprintln!(
+        "wrote {} ({:.1} s) and {}",
+        out_audio.display(),
+        narration.pcm.duration_ms() / 1000.0,
+        out_marks.display()
+    );
+    Ok(())
+}
+
+fn voices() -> anyhow::Result<()> {
+    use std::io::Write;
+    use storyreel_speech::SpeechSynth;
+    let mut out = std::io::stdout().lock();
+    for v in storyreel_speech::EspeakSpeech::new().voices()? {
+        let line = writeln!(
+            out,
+            "{:<24} {:<28} {}",
+            v.identifier,
+            v.name,
+            v.languages.join(",")
+        );
+        // A closed pipe (`storyreel voices | head`) is the reader's choice, not an error.
+        if let Err(e) = line {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
 fn even_marks(
     text: &std::path::Path,
     audio: &std::path::Path,
@@ -167,6 +236,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Render(a) => render(a),
         Command::EvenMarks { text, audio, out } => even_marks(&text, &audio, &out),
+        Command::Speak {
+            story,
+            voice,
+            rate,
+            out_audio,
+            out_marks,
+        } => speak(&story, &voice, rate, &out_audio, &out_marks),
+        Command::Voices => voices(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

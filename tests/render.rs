@@ -365,3 +365,82 @@ fn title_card_covers_the_narrated_title_then_captions_start() {
         "thumbnail: {white} white, {yellow} yellow px"
     );
 }
+
+#[test]
+fn spoken_story_gets_captions_that_follow_the_voice() {
+    // `storyreel speak` (espeak-ng word events) feeds `storyreel render`: every word of the
+    // story is captioned once, in order, and each caption page starts when its first word is
+    // spoken.
+    let dir = tempdir();
+    let d = dir.path();
+    let story = write(
+        d,
+        "story.txt",
+        "The note was folded twice. I opened it slowly, and my hands shook.",
+    );
+    let (wav, marks) = (d.join("n.wav"), d.join("n.marks"));
+    let spoke = std::process::Command::new(env!("CARGO_BIN_EXE_storyreel"))
+        .arg("speak")
+        .arg("--story")
+        .arg(&story)
+        .arg("--out-audio")
+        .arg(&wav)
+        .arg("--out-marks")
+        .arg(&marks)
+        .output()
+        .expect("run storyreel speak");
+    assert!(
+        spoke.status.success(),
+        "{}",
+        String::from_utf8_lossy(&spoke.stderr)
+    );
+    let out = d.join("out.mp4");
+    Job::new(&wav, &marks, &out).args(&["--draft"]).run_ok();
+    assert_eq!(decode_errors(&out), "");
+
+    let word_marks: Vec<(u64, String)> = std::fs::read_to_string(&marks)
+        .expect("marks")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["type"] == "word")
+        .map(|m| {
+            (
+                m["time"].as_u64().unwrap_or(0),
+                m["value"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    let srt = std::fs::read_to_string(out.with_extension("srt")).expect("srt");
+    let cues: Vec<(u64, String)> = srt
+        .split("\n\n")
+        .filter_map(|cue| {
+            let mut lines = cue.lines().skip(1);
+            let times = lines.next()?;
+            let start = times.split(" --> ").next()?;
+            let p: Vec<u64> = start
+                .split([':', ','])
+                .filter_map(|x| x.trim().parse().ok())
+                .collect();
+            let ms = ((p.first()? * 60 + p.get(1)?) * 60 + p.get(2)?) * 1000 + p.get(3)?;
+            Some((ms, lines.collect::<Vec<_>>().join(" ")))
+        })
+        .collect();
+    let captioned: Vec<String> = cues
+        .iter()
+        .flat_map(|(_, t)| t.split_whitespace().map(str::to_string))
+        .collect();
+    let spoken: Vec<String> = word_marks.iter().map(|(_, w)| w.clone()).collect();
+    assert_eq!(
+        captioned, spoken,
+        "every spoken word captioned once, in order"
+    );
+    let mut next_word = 0;
+    for (start, text) in &cues {
+        let first_mark = word_marks[next_word].0;
+        assert!(
+            start.abs_diff(first_mark) <= 1,
+            "cue {text:?} starts at {start} ms, its first word is spoken at {first_mark} ms"
+        );
+        next_word += text.split_whitespace().count();
+    }
+}

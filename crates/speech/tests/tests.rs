@@ -1,0 +1,3 @@
+//! Integration tests of storyreel-speech against the real libespeak-ng.
+
+mod espeak;
