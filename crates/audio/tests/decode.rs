@@ -1,8 +1,8 @@
 //! Decoding real files made by espeak-ng and ffmpeg, judged by ffprobe/ffmpeg.
 
-use storyreel_audio::{click_track, decode_file, find_clicks, write_wav};
+use storyreel_audio::{click_track, decode_file, find_clicks};
 
-use crate::util::{TempDir, assert_clicks, ffmpeg, ffmpeg_decode, ffprobe, run};
+use crate::util::{TempDir, assert_clicks, ffmpeg, ffmpeg_decode, ffmpeg_encode, ffprobe, run};
 
 #[test]
 fn espeak_wav_matches_ffprobe() {
@@ -50,20 +50,12 @@ fn mp3_at_polly_rates_keeps_timeline() {
         let dir = TempDir::new("mp3");
         let clicks = [100.0, 1000.0, 2300.0];
         let source = click_track(rate, 2500.0, &clicks);
-        let wav = dir.path("source.wav");
-        write_wav(&wav, &source).unwrap();
-        let mp3 = dir.path("narration.mp3");
-        ffmpeg(&[
-            "-v",
-            "error",
-            "-i",
-            wav.to_str().unwrap(),
-            "-c:a",
-            "libmp3lame",
-            "-b:a",
-            "64k",
-            mp3.to_str().unwrap(),
-        ]);
+        let mp3 = ffmpeg_encode(
+            &dir,
+            &source,
+            "narration.mp3",
+            &["-c:a", "libmp3lame", "-b:a", "64k"],
+        );
         let pcm = decode_file(&mp3).unwrap();
         assert_eq!(pcm.sample_rate, rate);
         // ffmpeg honours the same LAME tag: it is the independent judge of the length.
@@ -121,20 +113,12 @@ fn stereo_44100_wav_downmixes_to_mono() {
 fn m4a_narration_decodes() {
     let dir = TempDir::new("m4a");
     let source = click_track(24_000, 2000.0, &[500.0]);
-    let wav = dir.path("source.wav");
-    write_wav(&wav, &source).unwrap();
-    let m4a = dir.path("narration.m4a");
-    ffmpeg(&[
-        "-v",
-        "error",
-        "-i",
-        wav.to_str().unwrap(),
-        "-c:a",
-        "aac",
-        "-b:a",
-        "64k",
-        m4a.to_str().unwrap(),
-    ]);
+    let m4a = ffmpeg_encode(
+        &dir,
+        &source,
+        "narration.m4a",
+        &["-c:a", "aac", "-b:a", "64k"],
+    );
     let pcm = decode_file(&m4a).unwrap();
     assert_eq!(pcm.sample_rate, 24_000);
     let extra = pcm.len() as i64 - source.len() as i64;
@@ -153,20 +137,12 @@ fn m4a_narration_decodes() {
 fn mp3_without_info_tag_keeps_codec_delay() {
     let dir = TempDir::new("noxing");
     let source = click_track(22_050, 2000.0, &[500.0]);
-    let wav = dir.path("source.wav");
-    write_wav(&wav, &source).unwrap();
-    let mp3 = dir.path("narration.mp3");
-    ffmpeg(&[
-        "-v",
-        "error",
-        "-i",
-        wav.to_str().unwrap(),
-        "-c:a",
-        "libmp3lame",
-        "-write_xing",
-        "0",
-        mp3.to_str().unwrap(),
-    ]);
+    let mp3 = ffmpeg_encode(
+        &dir,
+        &source,
+        "narration.mp3",
+        &["-c:a", "libmp3lame", "-write_xing", "0"],
+    );
     let pcm = decode_file(&mp3).unwrap();
     assert_eq!(
         pcm.len(),

@@ -1,10 +1,8 @@
 //! Hostile and broken input: clear errors, never panics.
 
-use storyreel_audio::{
-    AudioError, Pcm, click_track, decode_bytes, decode_file, wav_bytes, write_wav,
-};
+use storyreel_audio::{AudioError, Pcm, click_track, decode_bytes, decode_file, wav_bytes};
 
-use crate::util::{TempDir, ffmpeg};
+use crate::util::{TempDir, ffmpeg_encode};
 
 /// Deterministic pseudo-random bytes (xorshift64*).
 fn noise(seed: u64, len: usize) -> Vec<u8> {
@@ -20,18 +18,8 @@ fn noise(seed: u64, len: usize) -> Vec<u8> {
 }
 
 fn mp3_fixture(dir: &TempDir) -> Vec<u8> {
-    let wav = dir.path("source.wav");
-    write_wav(&wav, &click_track(22_050, 3000.0, &[100.0, 2900.0])).unwrap();
-    let mp3 = dir.path("n.mp3");
-    ffmpeg(&[
-        "-v",
-        "error",
-        "-i",
-        wav.to_str().unwrap(),
-        "-c:a",
-        "libmp3lame",
-        mp3.to_str().unwrap(),
-    ]);
+    let source = click_track(22_050, 3000.0, &[100.0, 2900.0]);
+    let mp3 = ffmpeg_encode(dir, &source, "n.mp3", &["-c:a", "libmp3lame"]);
     std::fs::read(&mp3).unwrap()
 }
 

@@ -52,6 +52,19 @@ pub fn ffmpeg(args: &[&str]) -> (Vec<u8>, String) {
     run("ffmpeg", &all)
 }
 
+/// Writes `source` as a WAV in `dir`, then has ffmpeg encode it to `name` with `codec_args`
+/// (e.g. `["-c:a", "libmp3lame"]`): fixtures made by a real encoder, not by us.
+pub fn ffmpeg_encode(dir: &TempDir, source: &Pcm, name: &str, codec_args: &[&str]) -> PathBuf {
+    let wav = dir.path("source.wav");
+    storyreel_audio::write_wav(&wav, source).unwrap();
+    let out = dir.path(name);
+    let mut args = vec!["-v", "error", "-i", wav.to_str().unwrap()];
+    args.extend_from_slice(codec_args);
+    args.push(out.to_str().unwrap());
+    ffmpeg(&args);
+    out
+}
+
 /// One ffprobe stream/format entry, e.g. `("stream", "sample_rate")`.
 pub fn ffprobe(path: &Path, section: &str, key: &str) -> String {
     let entries = format!("{section}={key}");
