@@ -29,13 +29,6 @@ pub enum BackgroundError {
     Invalid { name: String, reason: String },
 }
 
-impl BackgroundError {
-    /// Whether the file itself is at fault (as opposed to reading it).
-    pub fn is_invalid_input(&self) -> bool {
-        !matches!(self, BackgroundError::Read { .. })
-    }
-}
-
 /// Where frames come from, positioned per output frame.
 pub enum Background {
     /// The embedded animated gradient (and the last frame drawn, reused for its buffer).

@@ -152,12 +152,6 @@ impl VideoBackground {
         (self.track.duration as u128 * 1000 / u128::from(self.track.timescale)) as u64
     }
 
-    /// Average frame rate (frames per second), for metadata.
-    pub fn fps(&self) -> f64 {
-        self.track.samples.len() as f64 * f64::from(self.track.timescale)
-            / self.track.duration as f64
-    }
-
     /// The picture shown at source time `ticks` (track timescale, taken modulo the duration,
     /// so the footage loops), fitted to `width x height`. A picture that repeats (a 25 fps
     /// source under 30 fps output) is neither decoded nor scaled again.

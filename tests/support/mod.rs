@@ -254,19 +254,20 @@ pub fn frame_md5s(path: &Path) -> Vec<String> {
     filtered_frame_md5s(path, "null")
 }
 
+/// ffmpeg's output for every video frame of `path` (none dropped or duplicated), after the
+/// filter chain `vf`, with `output` options (format etc.) written to stdout.
+fn decode_frames(path: &Path, vf: &str, output: &[&str]) -> Output {
+    run(ffmpeg()
+        .arg("-i")
+        .arg(path)
+        .args(["-map", "0:v:0", "-vsync", "passthrough", "-vf", vf])
+        .args(output)
+        .arg("-"))
+}
+
 /// MD5 of every video frame of `path` after the filter chain `vf`, in presentation order.
 pub fn filtered_frame_md5s(path: &Path, vf: &str) -> Vec<String> {
-    let out = run(ffmpeg().arg("-i").arg(path).args([
-        "-map",
-        "0:v:0",
-        "-vsync",
-        "passthrough",
-        "-vf",
-        vf,
-        "-f",
-        "framemd5",
-        "-",
-    ]));
+    let out = decode_frames(path, vf, &["-f", "framemd5"]);
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -277,19 +278,7 @@ pub fn filtered_frame_md5s(path: &Path, vf: &str) -> Vec<String> {
 /// Every video frame of `path`, in presentation order, after the filter chain `vf`, as raw
 /// pixels of `bytes_per_frame` bytes each (no frame dropped or duplicated).
 pub fn raw_frames(path: &Path, vf: &str, pix_fmt: &str, bytes_per_frame: usize) -> Vec<Vec<u8>> {
-    let out = run(ffmpeg().arg("-i").arg(path).args([
-        "-map",
-        "0:v:0",
-        "-vsync",
-        "passthrough",
-        "-vf",
-        vf,
-        "-pix_fmt",
-        pix_fmt,
-        "-f",
-        "rawvideo",
-        "-",
-    ]));
+    let out = decode_frames(path, vf, &["-pix_fmt", pix_fmt, "-f", "rawvideo"]);
     assert_eq!(
         out.stdout.len() % bytes_per_frame,
         0,
