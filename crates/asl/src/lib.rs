@@ -1,0 +1,1 @@
+//! A local interpreter for the Amazon States Language (work in progress).

@@ -1,0 +1,1 @@
+//! Stories for storyreel (work in progress).
