@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use storyreel::pipeline::{Progress, RenderRequest, render_video};
 use storyreel::plan::RenderOptions;
 
+mod cli;
+
 #[derive(Parser)]
 #[command(
     name = "storyreel",
@@ -44,6 +46,29 @@ enum Command {
     },
     /// List the voices of the embedded engine.
     Voices,
+    /// Make a video: runs the whole workflow (the deployed state machine) on this machine.
+    Make(cli::make::MakeArgs),
+    /// Run one step on an event, in-process (the offline twin of `sam local invoke`).
+    Invoke {
+        /// The step: story, speech, marks, render-chunk, merge or publish.
+        step: String,
+        /// The event JSON (see events/).
+        #[arg(long)]
+        event: PathBuf,
+        /// The local store (mirrors the bucket).
+        #[arg(long, default_value = "storyreel-out")]
+        dir: PathBuf,
+    },
+    /// The local drop folder: every story file dropped into DIR becomes a video.
+    Watch {
+        dir: PathBuf,
+        /// Output directory (the local store).
+        #[arg(long, default_value = "storyreel-out")]
+        out: PathBuf,
+        /// Process what is there now, then exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Stand-in word timings: spread a text's words evenly over an audio file.
     #[command(hide = true)]
     EvenMarks {
@@ -231,6 +256,13 @@ fn even_marks(
     Ok(())
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -244,6 +276,13 @@ fn main() -> ExitCode {
             out_marks,
         } => speak(&story, &voice, rate, &out_audio, &out_marks),
         Command::Voices => voices(),
+        Command::Make(a) => runtime().and_then(|rt| rt.block_on(cli::make::make(a))),
+        Command::Invoke { step, event, dir } => {
+            runtime().and_then(|rt| rt.block_on(cli::make::invoke(&step, &event, &dir)))
+        }
+        Command::Watch { dir, out, once } => {
+            runtime().and_then(|rt| rt.block_on(cli::make::watch(&dir, &out, once)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

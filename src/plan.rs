@@ -161,24 +161,8 @@ pub fn make_plan(inp: &PlanInputs<'_>) -> Result<RenderPlan, PlanError> {
     if !CHUNK_FRAMES_RANGE.contains(&opts.chunk_frames) {
         return Err(PlanError::ChunkFrames(opts.chunk_frames));
     }
-    let (width, height) = output_size(opts.draft);
-    let encoder = EncoderSettings {
-        width,
-        height,
-        fps: FPS,
-        preset: if opts.draft {
-            "ultrafast".into()
-        } else {
-            opts.preset.clone()
-        },
-        crf: if opts.draft {
-            opts.crf.max(28.0)
-        } else {
-            opts.crf
-        },
-        // Two-second GOPs inside a chunk; a chunk always starts a new one.
-        keyint: (2 * FPS).min(opts.chunk_frames),
-    };
+    let encoder = encoder_settings(opts);
+    let (width, height) = (encoder.width, encoder.height);
     encoder.validate()?;
 
     let marks = parse_marks(inp.marks_jsonl)?;
@@ -214,9 +198,7 @@ pub fn make_plan(inp: &PlanInputs<'_>) -> Result<RenderPlan, PlanError> {
         });
     }
 
-    let frames = (inp.audio_ms + TAIL_MS)
-        .saturating_mul(u64::from(FPS))
-        .div_ceil(1000);
+    let frames = frame_count(inp.audio_ms);
     Ok(RenderPlan {
         version: PLAN_VERSION,
         encoder,
@@ -227,6 +209,45 @@ pub fn make_plan(inp: &PlanInputs<'_>) -> Result<RenderPlan, PlanError> {
         title,
         pages,
     })
+}
+
+/// The encoder settings for the options (not yet validated).
+pub fn encoder_settings(opts: &RenderOptions) -> EncoderSettings {
+    let (width, height) = output_size(opts.draft);
+    EncoderSettings {
+        width,
+        height,
+        fps: FPS,
+        preset: if opts.draft {
+            "ultrafast".into()
+        } else {
+            opts.preset.clone()
+        },
+        crf: if opts.draft {
+            opts.crf.max(28.0)
+        } else {
+            opts.crf
+        },
+        // Two-second GOPs inside a chunk; a chunk always starts a new one.
+        keyint: (2 * FPS).min(opts.chunk_frames),
+    }
+}
+
+/// Frames of a video whose narration lasts `audio_ms` (the narration plus the tail).
+pub fn frame_count(audio_ms: u64) -> u64 {
+    (audio_ms + TAIL_MS).saturating_mul(u64::from(FPS)).div_ceil(1000)
+}
+
+/// The chunks of a video of `frames` frames, `chunk_frames` each (the last may be shorter).
+pub fn chunk_ranges(frames: u64, chunk_frames: u32) -> Vec<ChunkRange> {
+    let n = u64::from(chunk_frames.max(1));
+    (0..frames.div_ceil(n))
+        .map(|i| ChunkRange {
+            index: i as u32,
+            start: i * n,
+            end: ((i + 1) * n).min(frames),
+        })
+        .collect()
 }
 
 /// Marks that start after the audio ends mean the marks belong to other audio.

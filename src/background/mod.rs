@@ -43,13 +43,17 @@ pub enum Background {
 impl Background {
     /// Opens a background file; `start_ms` is where in the footage frame 0 is taken from.
     pub fn open_file(path: &Path, start_ms: u64) -> Result<Self, BackgroundError> {
-        let video = VideoBackground::open_file(path)?;
+        Ok(Self::from_video(VideoBackground::open_file(path)?, start_ms))
+    }
+
+    /// Footage already opened; `start_ms` is where in it frame 0 is taken from.
+    pub fn from_video(video: VideoBackground, start_ms: u64) -> Self {
         let ts = i64::from(video.track().timescale);
         let start_ticks = (i128::from(start_ms) * i128::from(ts) / 1000) as i64;
-        Ok(Background::Video {
+        Background::Video {
             video: Box::new(video),
             start_ticks,
-        })
+        }
     }
 
     /// The embedded default.

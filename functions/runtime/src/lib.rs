@@ -1,0 +1,99 @@
+//! What every storyreel Lambda shares: the capabilities built once per container from the
+//! environment, step errors turned into Lambda errors under their stable names, and the
+//! Runtime API loop. A function's `main` is one call to [`run`].
+//!
+//! Environment:
+//! - `STORYREEL_BUCKET` and `STORYREEL_TABLE`: S3 bucket and DynamoDB table (the deployed stack);
+//! - or `STORYREEL_LOCAL_DIR`: a local directory as the store and job table (offline
+//!   `sam local invoke`, tests).
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use storyreel::jobs::{FsJobs, JobStore};
+use storyreel::narration::Narrators;
+use storyreel::steps::story::StoryLlm;
+use storyreel::steps::{ErrorName, StepError};
+use storyreel::store::{BlobStore, FsStore};
+
+/// The capabilities a step may ask for, built once per container.
+pub struct Env {
+    pub store: Arc<dyn BlobStore>,
+    pub jobs: Arc<dyn JobStore>,
+    pub narrators: Narrators,
+    /// Writes stories from prompts (when an OpenAI-compatible endpoint is configured).
+    pub llm: Option<Arc<dyn StoryLlm>>,
+    /// Lambda's writable disk.
+    pub scratch: PathBuf,
+    /// x264 threads for a chunk: every core Lambda gave this function.
+    pub threads: u32,
+}
+
+impl Env {
+    /// Builds the capabilities from the environment.
+    pub async fn from_env() -> Result<Env, lambda_runtime::Error> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        let scratch = std::env::temp_dir().join("storyreel");
+        if let Ok(dir) = std::env::var("STORYREEL_LOCAL_DIR") {
+            let dir = PathBuf::from(dir);
+            return Ok(Env {
+                store: Arc::new(FsStore::new(&dir)),
+                jobs: Arc::new(FsJobs::new(dir.join("jobs"))),
+                narrators: Narrators::local(),
+                llm: None,
+                scratch,
+                threads,
+            });
+        }
+        Err("set STORYREEL_BUCKET and STORYREEL_TABLE (the stack's outputs), or STORYREEL_LOCAL_DIR for a local store".into())
+    }
+}
+
+/// A step error as a Lambda error: `errorType` is the stable name the state machine matches.
+#[derive(Debug)]
+pub struct LambdaError(pub StepError);
+
+impl From<LambdaError> for Diagnostic {
+    fn from(e: LambdaError) -> Diagnostic {
+        Diagnostic {
+            error_type: e.0.name.as_str().to_string(),
+            error_message: e.0.chain(),
+        }
+    }
+}
+
+/// Parses an event into a step's input; a malformed event is `InvalidInput`, named.
+pub fn parse_event<I: DeserializeOwned>(step: &'static str, event: serde_json::Value) -> Result<I, StepError> {
+    serde_json::from_value(event).map_err(|e| {
+        StepError::wrap(step, ErrorName::InvalidInput, "malformed event", e)
+    })
+}
+
+/// Runs a step as a Lambda: one invocation per event, until the container is retired.
+pub async fn run<I, O, F, Fut>(step: &'static str, handler: F) -> Result<(), lambda_runtime::Error>
+where
+    I: DeserializeOwned + Send + 'static,
+    O: Serialize + Send + 'static,
+    F: Fn(Arc<Env>, I) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, StepError>> + Send,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    let env = Arc::new(Env::from_env().await?);
+    let handler = Arc::new(handler);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let env = env.clone();
+        let handler = handler.clone();
+        async move {
+            let input: I = parse_event(step, event.payload).map_err(LambdaError)?;
+            handler(env, input).await.map_err(|e| {
+                lambda_runtime::tracing::error!(step, error = %e.chain(), name = e.name.as_str(), "step failed");
+                LambdaError(e)
+            })
+        }
+    }))
+    .await
+}

@@ -1,0 +1,357 @@
+//! `storyreel make`, `invoke` and `watch`: the workflow on this machine.
+
+use std::collections::HashSet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use storyreel::jobs::{JobRecord, JobStatus};
+use storyreel::steps::story::{JobRequest, StorySource};
+use storyreel::steps::{BackgroundChoice, RenderSettings, VoiceOptions};
+use storyreel::workflow::{LocalSteps, execute};
+use storyreel_asl::Event;
+
+/// Options of `storyreel make`.
+#[derive(clap::Args)]
+pub struct MakeArgs {
+    /// The story: UTF-8 text, optionally starting with a title line and a blank line.
+    #[arg(long, conflicts_with = "prompt", required_unless_present = "prompt")]
+    pub story: Option<PathBuf>,
+    /// Write the story from this prompt with an OpenAI-compatible LLM.
+    #[arg(long)]
+    pub prompt: Option<String>,
+    /// Target narration length for --prompt, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u32,
+    /// Title on the post card (default: the story's title line).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Background footage (H.264 MP4); default: a generated background.
+    #[arg(long)]
+    pub background: Option<PathBuf>,
+    /// Where in the background to start, in seconds (default: random per job).
+    #[arg(long)]
+    pub start: Option<f64>,
+    /// Voice: an espeak-ng voice or language (see `storyreel voices`).
+    #[arg(long, default_value = storyreel_speech::ESPEAK_DEFAULT_VOICE)]
+    pub voice: String,
+    /// Speech engine: espeak (local) or polly-neural, polly-standard, ... (needs AWS).
+    #[arg(long, default_value = "espeak")]
+    pub engine: String,
+    /// Speaking rate in words per minute (espeak).
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// Name on the title card.
+    #[arg(long, default_value = "r/storyreel")]
+    pub channel: String,
+    /// Output directory: mirrors the bucket (out/<job>/video.mp4, ...), holds job records.
+    #[arg(long, default_value = "storyreel-out")]
+    pub out: PathBuf,
+    /// Frames per chunk, the unit of parallel work.
+    #[arg(long, default_value_t = storyreel::plan::DEFAULT_CHUNK_FRAMES)]
+    pub chunk_frames: u32,
+    /// Chunks rendered at once (default: one per two cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    #[arg(long, default_value = "veryfast")]
+    pub preset: String,
+    #[arg(long, default_value_t = 23.0)]
+    pub crf: f32,
+    /// Quick preview: 540x960.
+    #[arg(long)]
+    pub draft: bool,
+}
+
+/// Puts a local background file into the store (hard-linked when possible) under a key
+/// derived from its path, size and modification time.
+fn stage_background(out: &Path, path: &Path) -> anyhow::Result<String> {
+    let meta = std::fs::metadata(path).with_context(|| format!("background {}", path.display()))?;
+    let abs = std::path::absolute(path)?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    let id = storyreel::keys::hash(&[
+        abs.to_string_lossy().as_bytes(),
+        &meta.len().to_le_bytes(),
+        &mtime.to_le_bytes(),
+    ]);
+    let key = format!("{}local-{id}.mp4", storyreel::keys::BACKGROUNDS_PREFIX);
+    let dest = out.join(&key);
+    if !dest.exists() {
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = dest.with_extension("partial");
+        if std::fs::hard_link(path, &tmp).is_err() {
+            std::fs::copy(path, &tmp).with_context(|| format!("copy {}", path.display()))?;
+        }
+        std::fs::rename(&tmp, &dest)?;
+    }
+    Ok(key)
+}
+
+/// Shows progress per state and per chunk.
+struct Progress {
+    started: Instant,
+    bar: indicatif::ProgressBar,
+    chunks_done: std::sync::atomic::AtomicUsize,
+    last_error: Mutex<Option<String>>,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let tty = std::io::stderr().is_terminal();
+        let bar = if tty {
+            indicatif::ProgressBar::new_spinner()
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        Progress {
+            started: Instant::now(),
+            bar,
+            chunks_done: std::sync::atomic::AtomicUsize::new(0),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    fn line(&self, s: String) {
+        let t = self.started.elapsed().as_secs_f64();
+        self.bar.suspend(|| eprintln!("[{t:6.1}s] {s}"));
+    }
+
+    fn on(&self, e: &Event) {
+        match e {
+            Event::StateEntered { name, path, .. } if !path.contains('/') => {
+                self.line(name.clone());
+            }
+            Event::MapItemDone { state, index, total, .. } => {
+                let n = self.chunks_done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                self.line(format!("{state}: chunk {index} done ({n} of {total})"));
+            }
+            Event::TaskRetry { path, attempt, error, delay, .. } => self.line(format!(
+                "{path}: retry {attempt} after {} in {:.1}s",
+                error.as_deref().unwrap_or("error"),
+                delay.as_secs_f64()
+            )),
+            Event::StateFailed { path, error, cause, .. } => {
+                if let Ok(mut slot) = self.last_error.lock() {
+                    *slot = Some(format!(
+                        "{path}: {} {}",
+                        error.as_deref().unwrap_or(""),
+                        cause.as_deref().map(storyreel::steps::publish::readable_cause).unwrap_or_default()
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Builds the request and runs the workflow.
+pub async fn make(args: MakeArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
+    let story = match (&args.story, &args.prompt) {
+        (Some(path), _) => StorySource {
+            text: Some(std::fs::read_to_string(path).with_context(|| format!("read story {}", path.display()))?),
+            ..Default::default()
+        },
+        (None, Some(p)) => StorySource {
+            prompt: Some(p.clone()),
+            seconds: Some(args.seconds),
+            ..Default::default()
+        },
+        (None, None) => bail!("give --story FILE or --prompt TEXT"),
+    };
+    if let Some(s) = args.start {
+        anyhow::ensure!(s.is_finite() && s >= 0.0, "invalid --start {s} (expected seconds >= 0)");
+    }
+    let background = match &args.background {
+        Some(p) => Some(BackgroundChoice {
+            key: stage_background(&args.out, p)?,
+            start_ms: args.start.map(|s| (s * 1000.0).round() as u64),
+        }),
+        None => None,
+    };
+    let chunks_at_once = args.jobs.unwrap_or_else(storyreel::pipeline::default_jobs).max(1);
+    let request = JobRequest {
+        job_id: None,
+        story,
+        title: args.title.clone(),
+        voice: VoiceOptions {
+            engine: args.engine.clone(),
+            voice: args.voice.clone(),
+            rate: args.rate,
+        },
+        background,
+        render: RenderSettings {
+            chunk_frames: args.chunk_frames,
+            preset: args.preset.clone(),
+            crf: args.crf,
+            draft: args.draft,
+            max_concurrency: chunks_at_once as u32,
+        },
+        channel: Some(args.channel.clone()),
+        trigger: None,
+    };
+    let input = serde_json::to_value(&request)?;
+    // The same request runs under the same execution name, so a re-run resumes its job.
+    let execution = match &request.story.prompt {
+        Some(_) => format!("make-{}", uuid_like()),
+        None => format!("make-{}", storyreel::keys::hash(&[input.to_string().as_bytes()])),
+    };
+    let mut steps = LocalSteps::in_dir(&args.out, chunks_at_once);
+    steps.llm = crate::cli::llm_from_env()?;
+    run_and_report(Arc::new(steps), &execution, input, chunks_at_once).await
+}
+
+fn uuid_like() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    storyreel::keys::hash(&[&nanos.to_le_bytes(), &std::process::id().to_le_bytes()])
+}
+
+/// Runs one execution, prints its outcome from the job record, and fails with the job's error.
+async fn run_and_report(
+    steps: Arc<LocalSteps>,
+    execution: &str,
+    input: Value,
+    chunks_at_once: usize,
+) -> anyhow::Result<()> {
+    let progress = Arc::new(Progress::new());
+    let p = progress.clone();
+    let observer: Arc<dyn storyreel_asl::Observer> = Arc::new(move |e: &Event| p.on(e));
+    let jobs = steps.jobs.clone();
+    let result = execute(steps, execution, input, chunks_at_once, Some(observer)).await;
+    progress.bar.finish_and_clear();
+    let output = match result {
+        Ok(v) => v,
+        Err(e) => {
+            let job_id = e
+                .cause
+                .as_deref()
+                .and_then(|c| serde_json::from_str::<Value>(c).ok())
+                .and_then(|v| v.get("job_id").and_then(Value::as_str).map(str::to_string));
+            let detail = progress.last_error.lock().ok().and_then(|s| s.clone());
+            bail!(
+                "the job failed: {}: {}{}",
+                e.error.as_deref().unwrap_or("error"),
+                e.cause.as_deref().map(storyreel::steps::publish::readable_cause).unwrap_or_default(),
+                job_id.map(|j| format!(" (job {j})")).or(detail.map(|d| format!(" [{d}]"))).unwrap_or_default()
+            );
+        }
+    };
+    // The output is publish's, or the story step's for a job another execution owns.
+    let job_id = output
+        .get("job_id")
+        .or_else(|| output.pointer("/job/job_id"))
+        .and_then(Value::as_str)
+        .context("the workflow finished without a job id")?
+        .to_string();
+    let record = jobs.get(&job_id).await?.with_context(|| format!("job {job_id} has no record"))?;
+    report(&record, progress.started.elapsed())
+}
+
+fn report(job: &JobRecord, took: Duration) -> anyhow::Result<()> {
+    match (&job.status, &job.outputs) {
+        (JobStatus::Succeeded, Some(o)) => {
+            eprintln!("job {} done in {:.1}s", job.job_id, took.as_secs_f64());
+            println!("{}", o.link);
+            eprintln!("captions: {} {}\nthumbnail: {}", o.srt, o.vtt, o.thumbnail);
+            Ok(())
+        }
+        (JobStatus::Failed, _) => {
+            let e = job.error.clone().unwrap_or_else(|| storyreel::jobs::JobFailure {
+                step: job.step.clone(),
+                error: "unknown".into(),
+                cause: String::new(),
+            });
+            bail!("job {} failed in {}: {}: {}", job.job_id, e.step, e.error, e.cause)
+        }
+        _ => bail!("job {} is {:?} at {} (another run owns it)", job.job_id, job.status, job.step),
+    }
+}
+
+/// `storyreel invoke STEP --event FILE`.
+pub async fn invoke(step: &str, event: &Path, dir: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(event).with_context(|| format!("read event {}", event.display()))?;
+    let event: Value = serde_json::from_str(&text).with_context(|| format!("parse event {}", event.display()))?;
+    let steps = LocalSteps::in_dir(dir, 1);
+    match steps.invoke_step(step, event).await {
+        Ok(out) => {
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(())
+        }
+        Err(e) => {
+            println!("{}", json!({"errorType": e.name.as_str(), "errorMessage": e.chain()}));
+            bail!("{}", e.chain())
+        }
+    }
+}
+
+/// `storyreel watch DIR`: each story file dropped into DIR becomes a video.
+pub async fn watch(dir: &Path, out: &Path, once: bool) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(out)?;
+    let chunks_at_once = storyreel::pipeline::default_jobs();
+    let mut steps = LocalSteps::in_dir(out, chunks_at_once);
+    steps.llm = crate::cli::llm_from_env()?;
+    let steps = Arc::new(steps);
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    eprintln!("watching {} for stories (.txt, .md); outputs in {}", dir.display(), out.display());
+    loop {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for path in entries {
+            let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            if !meta.is_file() || name.starts_with('.') {
+                continue;
+            }
+            // Wait until a file stops growing before taking it.
+            let mtime = meta.modified().ok().and_then(|t| t.elapsed().ok()).unwrap_or_default();
+            if mtime < Duration::from_millis(500) && !once {
+                continue;
+            }
+            let etag = storyreel::keys::hash(&[&std::fs::read(&path).unwrap_or_default()]);
+            if !seen.insert((name.clone(), etag.clone())) {
+                continue;
+            }
+            let key = format!("{}{name}", storyreel::keys::DROP_PREFIX);
+            let bytes = std::fs::read(&path)?;
+            let size = bytes.len();
+            steps.store.put(&key, bytes, "text/plain").await?;
+            // The event an S3 upload under the drop prefix sends through EventBridge.
+            let event = json!({
+                "version": "0",
+                "id": etag,
+                "detail-type": "Object Created",
+                "source": "aws.s3",
+                "account": "000000000000",
+                "time": "1970-01-01T00:00:00Z",
+                "region": "local",
+                "resources": ["arn:aws:s3:::local"],
+                "detail": {
+                    "version": "0",
+                    "bucket": {"name": "local"},
+                    "object": {"key": key, "size": size, "etag": etag},
+                    "reason": "PutObject"
+                }
+            });
+            let execution = format!("drop-{}", uuid_like());
+            eprintln!("{name}: starting");
+            if let Err(e) = run_and_report(steps.clone(), &execution, event, chunks_at_once).await {
+                eprintln!("{name}: {e:#}");
+            }
+        }
+        if once {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

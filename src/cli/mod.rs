@@ -1,0 +1,12 @@
+//! Subcommands that run the workflow or talk to services.
+
+pub mod make;
+
+use std::sync::Arc;
+
+use storyreel::steps::story::StoryLlm;
+
+/// The story writer configured by `OPENAI_API_KEY` / `OPENAI_BASE_URL`, if any.
+pub fn llm_from_env() -> anyhow::Result<Option<Arc<dyn StoryLlm>>> {
+    Ok(storyreel::llm::from_env()?)
+}

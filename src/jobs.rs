@@ -1,0 +1,307 @@
+//! The job record: one per video, what a user (or `storyreel cloud status`) reads to see how a
+//! job is going and why it failed. DynamoDB in the cloud, JSON files on one machine.
+//!
+//! Every update is idempotent, so a retried step never double-counts: chunks done are a set of
+//! chunk indices, not a counter, and creation is conditional (a repeated trigger finds the job).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// Why a job failed: the state that failed and the error Step Functions saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFailure {
+    /// The state's name, e.g. `Render chunks`.
+    pub step: String,
+    /// The stable error name, e.g. `InvalidInput` or `States.Timeout`.
+    pub error: String,
+    /// The cause, as readable text.
+    pub cause: String,
+}
+
+/// Where a finished job's outputs are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct JobOutputs {
+    pub video: String,
+    pub srt: String,
+    pub vtt: String,
+    pub thumbnail: String,
+    /// A download link for the video (pre-signed in the cloud, a path locally).
+    pub link: String,
+}
+
+/// One job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub job_id: String,
+    /// The execution that created the job (a repeated trigger runs under another name).
+    #[serde(default)]
+    pub execution: String,
+    /// What started it: `text`, `prompt`, `drop`, `channel`.
+    pub source: String,
+    /// Details of the source: the drop object key, the channel name, the prompt.
+    pub source_detail: String,
+    pub title: Option<String>,
+    pub status: JobStatus,
+    /// The state running now (or the last one that ran).
+    pub step: String,
+    pub chunks_total: u32,
+    /// Indices of chunks rendered (a set, so retries do not double-count).
+    #[serde(default)]
+    pub chunks_done: BTreeSet<u32>,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub updated_at: u64,
+    pub error: Option<JobFailure>,
+    pub outputs: Option<JobOutputs>,
+}
+
+impl JobRecord {
+    /// A new running job.
+    pub fn new(
+        job_id: &str,
+        execution: &str,
+        source: &str,
+        source_detail: &str,
+        title: Option<String>,
+    ) -> Self {
+        let now = unix_now();
+        JobRecord {
+            job_id: job_id.to_string(),
+            execution: execution.to_string(),
+            source: source.to_string(),
+            source_detail: source_detail.to_string(),
+            title,
+            status: JobStatus::Running,
+            step: "Story".into(),
+            chunks_total: 0,
+            chunks_done: BTreeSet::new(),
+            created_at: now,
+            updated_at: now,
+            error: None,
+            outputs: None,
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A change to a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobUpdate {
+    /// The job entered a state.
+    Step(String),
+    /// The chunk plan is known.
+    ChunksTotal(u32),
+    /// A chunk is rendered (idempotent).
+    ChunkDone(u32),
+    Failed(JobFailure),
+    Succeeded(JobOutputs),
+}
+
+/// Why the job table could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("job {0:?} not found")]
+    NotFound(String),
+    #[error("job table {table} is throttling or unavailable")]
+    Unavailable {
+        table: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("job table {table}: {op} failed")]
+    Io {
+        op: &'static str,
+        table: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl JobError {
+    /// True when retrying the same call may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, JobError::Unavailable { .. })
+    }
+}
+
+/// The job table capability.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Creates `job` unless a job with its id exists; returns the job as stored and whether
+    /// this call created it.
+    async fn create(&self, job: &JobRecord) -> Result<(JobRecord, bool), JobError>;
+    async fn get(&self, job_id: &str) -> Result<Option<JobRecord>, JobError>;
+    async fn update(&self, job_id: &str, update: JobUpdate) -> Result<(), JobError>;
+    /// The most recent jobs first, at most `limit`.
+    async fn list(&self, limit: usize) -> Result<Vec<JobRecord>, JobError>;
+}
+
+/// Applies an update to a record (the semantics both adapters share).
+pub fn apply(job: &mut JobRecord, update: JobUpdate) {
+    match update {
+        JobUpdate::Step(s) => job.step = s,
+        JobUpdate::ChunksTotal(n) => job.chunks_total = n,
+        JobUpdate::ChunkDone(i) => {
+            job.chunks_done.insert(i);
+        }
+        JobUpdate::Failed(f) => {
+            job.status = JobStatus::Failed;
+            job.step = f.step.clone();
+            job.error = Some(f);
+        }
+        JobUpdate::Succeeded(o) => {
+            job.status = JobStatus::Succeeded;
+            job.step = "Done".into();
+            job.error = None;
+            job.outputs = Some(o);
+        }
+    }
+    job.updated_at = unix_now();
+}
+
+/// Job records as JSON files, `dir/<job_id>.json`, for local runs.
+pub struct FsJobs {
+    dir: PathBuf,
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl FsJobs {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        FsJobs {
+            dir: dir.into(),
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn path(&self, job_id: &str) -> Result<PathBuf, JobError> {
+        crate::store::check_key(job_id).map_err(|e| self.err("open", e))?;
+        if job_id.contains('/') {
+            return Err(self.err(
+                "open",
+                std::io::Error::other(format!("invalid job id {job_id:?} (expected no '/')")),
+            ));
+        }
+        Ok(self.dir.join(format!("{job_id}.json")))
+    }
+
+    fn err(&self, op: &'static str, e: impl std::error::Error + Send + Sync + 'static) -> JobError {
+        JobError::Io {
+            op,
+            table: self.dir.display().to_string(),
+            source: Box::new(e),
+        }
+    }
+
+    fn read(&self, job_id: &str) -> Result<Option<JobRecord>, JobError> {
+        let path = self.path(job_id)?;
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| self.err("parse", e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.err("read", e)),
+        }
+    }
+
+    fn write(&self, job: &JobRecord) -> Result<(), JobError> {
+        let path = self.path(&job.job_id)?;
+        let bytes = serde_json::to_vec_pretty(job).map_err(|e| self.err("encode", e))?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| self.err("write", e))?;
+        let tmp = path.with_extension("json.partial");
+        std::fs::write(&tmp, bytes)
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| self.err("write", e))
+    }
+}
+
+#[async_trait]
+impl JobStore for FsJobs {
+    async fn create(&self, job: &JobRecord) -> Result<(JobRecord, bool), JobError> {
+        let _g = self.lock.lock().await;
+        if let Some(existing) = self.read(&job.job_id)? {
+            return Ok((existing, false));
+        }
+        self.write(job)?;
+        Ok((job.clone(), true))
+    }
+
+    async fn get(&self, job_id: &str) -> Result<Option<JobRecord>, JobError> {
+        let _g = self.lock.lock().await;
+        self.read(job_id)
+    }
+
+    async fn update(&self, job_id: &str, update: JobUpdate) -> Result<(), JobError> {
+        let _g = self.lock.lock().await;
+        let mut job = self
+            .read(job_id)?
+            .ok_or_else(|| JobError::NotFound(job_id.to_string()))?;
+        apply(&mut job, update);
+        self.write(&job)
+    }
+
+    async fn list(&self, limit: usize) -> Result<Vec<JobRecord>, JobError> {
+        let _g = self.lock.lock().await;
+        let mut jobs = Vec::new();
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(jobs),
+            Err(e) => return Err(self.err("list", e)),
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if let Some(id) = name.strip_suffix(".json")
+                && let Ok(Some(job)) = self.read(id)
+            {
+                jobs.push(job);
+            }
+        }
+        jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.job_id.cmp(&b.job_id)));
+        jobs.truncate(limit);
+        Ok(jobs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn create_is_conditional_and_chunks_are_a_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = FsJobs::new(dir.path());
+        let job = JobRecord::new("j1", "e1", "text", "story.txt", None);
+        assert!(jobs.create(&job).await.unwrap().1);
+        let (again, created) = jobs.create(&job).await.unwrap();
+        assert!(!created);
+        assert_eq!(again.job_id, "j1");
+        jobs.update("j1", JobUpdate::ChunksTotal(3)).await.unwrap();
+        for i in [0, 1, 1, 2, 0] {
+            jobs.update("j1", JobUpdate::ChunkDone(i)).await.unwrap();
+        }
+        let j = jobs.get("j1").await.unwrap().unwrap();
+        assert_eq!(j.chunks_done.len(), 3);
+        assert!(matches!(
+            jobs.update("nope", JobUpdate::ChunkDone(0)).await,
+            Err(JobError::NotFound(_))
+        ));
+        assert!(jobs.get("../x").await.is_err());
+    }
+}

@@ -1,0 +1,172 @@
+//! `publish`: the job's outcome. On success it writes the outputs (video, SRT and WebVTT
+//! captions, thumbnail), records them on the job with a download link and removes the job's
+//! intermediate objects. On failure (the state machine's Catch) it records which state failed
+//! and why.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{job_err, store_err};
+use super::prepare::prepare;
+use super::{ErrorName, Job, MarksOutput, MergeOutput, SpeechOutput, StepError, blocking};
+use crate::background::Background;
+use crate::jobs::{JobFailure, JobOutputs, JobRecord, JobStatus, JobStore, JobUpdate};
+use crate::keys;
+use crate::store::BlobStore;
+
+const STEP: &str = "publish";
+
+/// How long a download link lasts (seconds).
+pub const LINK_EXPIRY_SECS: u64 = 24 * 3600;
+
+/// What the state machine's Catch hands over: `{"Error": ..., "Cause": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: String,
+}
+
+/// A failure to record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureInput {
+    pub job_id: String,
+    /// The state that failed.
+    pub step: String,
+    pub error: CaughtError,
+}
+
+/// Either a finished job to publish or a failure to record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishInput {
+    #[serde(default)]
+    pub job: Option<Job>,
+    #[serde(default)]
+    pub speech: Option<SpeechOutput>,
+    #[serde(default)]
+    pub marks: Option<MarksOutput>,
+    #[serde(default)]
+    pub merged: Option<MergeOutput>,
+    #[serde(default)]
+    pub failure: Option<FailureInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishOutput {
+    pub job_id: String,
+    pub status: JobStatus,
+    pub outputs: Option<JobOutputs>,
+    pub error: Option<JobFailure>,
+}
+
+/// The readable part of a Lambda error's cause (`{"errorType":..,"errorMessage":..}`).
+pub fn readable_cause(cause: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(cause)
+        .ok()
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| cause.to_string())
+}
+
+/// Runs the step.
+pub async fn publish(
+    input: PublishInput,
+    store: &dyn BlobStore,
+    jobs: &dyn JobStore,
+) -> Result<PublishOutput, StepError> {
+    if let Some(f) = input.failure {
+        let failure = JobFailure {
+            step: f.step.clone(),
+            error: f.error.error.clone(),
+            cause: readable_cause(&f.error.cause),
+        };
+        // The job may not exist yet (the story step failed before creating it).
+        let record = JobRecord::new(&f.job_id, &f.job_id, "unknown", "", None);
+        jobs.create(&record).await.map_err(|e| job_err(STEP, e))?;
+        jobs.update(&f.job_id, JobUpdate::Failed(failure.clone()))
+            .await
+            .map_err(|e| job_err(STEP, e))?;
+        return Ok(PublishOutput {
+            job_id: f.job_id,
+            status: JobStatus::Failed,
+            outputs: None,
+            error: Some(failure),
+        });
+    }
+    let (Some(job), Some(speech), Some(marks), Some(merged)) =
+        (input.job, input.speech, input.marks, input.merged)
+    else {
+        return Err(StepError::invalid(
+            STEP,
+            "publish needs job, speech, marks and merged (or a failure to record)",
+        ));
+    };
+    jobs.update(&job.job_id, JobUpdate::Step("Publish".into()))
+        .await
+        .map_err(|e| job_err(STEP, e))?;
+    let prepared = prepare(STEP, store, &job, &speech, &marks).await?;
+    let (video, srt, vtt, thumbnail) = keys::outputs(&job.job_id);
+    let pages = &prepared.plan.pages;
+    let srt_text = storyreel_captions::subtitles::to_srt(pages);
+    let vtt_text = storyreel_captions::subtitles::to_vtt(pages);
+    let plan = prepared.plan;
+    let bg = prepared.video;
+    let jpeg = blocking(STEP, move || {
+        let background = match bg {
+            Some(v) => Background::from_video(v, plan.background.as_ref().map_or(0, |b| b.start_ms)),
+            None => Background::generated(),
+        };
+        let captions = crate::plan::caption_renderer(&plan);
+        let still = crate::render::render_still(
+            &plan,
+            crate::render::thumbnail_frame(&plan),
+            background,
+            &captions,
+        )
+        .map_err(|e| StepError::wrap(STEP, ErrorName::Fatal, "thumbnail", e))?;
+        crate::render::encode_jpeg(&still)
+            .map_err(|e| StepError::new(STEP, ErrorName::Fatal, format!("thumbnail: {e}"), None))
+    })
+    .await?;
+    let put = |key: String, bytes: Vec<u8>, ct: &'static str| async move {
+        store.put(&key, bytes, ct).await.map_err(|e| store_err(STEP, e))
+    };
+    put(srt.clone(), srt_text.into_bytes(), "application/x-subrip").await?;
+    put(vtt.clone(), vtt_text.into_bytes(), "text/vtt").await?;
+    put(thumbnail.clone(), jpeg, "image/jpeg").await?;
+    // The video last: its presence means the outputs are complete.
+    store
+        .copy(&merged.video_key, &video)
+        .await
+        .map_err(|e| store_err(STEP, e))?;
+    let link = store
+        .link(&video, LINK_EXPIRY_SECS)
+        .await
+        .map_err(|e| store_err(STEP, e))?;
+    let outputs = JobOutputs {
+        video,
+        srt,
+        vtt,
+        thumbnail,
+        link,
+    };
+    jobs.update(&job.job_id, JobUpdate::Succeeded(outputs.clone()))
+        .await
+        .map_err(|e| job_err(STEP, e))?;
+    // Intermediate objects are done with (a lifecycle rule expires any that a crash leaves).
+    store
+        .delete_prefix(&keys::job_tmp(&job.job_id))
+        .await
+        .map_err(|e| store_err(STEP, e))?;
+    Ok(PublishOutput {
+        job_id: job.job_id,
+        status: JobStatus::Succeeded,
+        outputs: Some(outputs),
+        error: None,
+    })
+}
