@@ -273,7 +273,11 @@ impl JobStore for FsJobs {
                 jobs.push(job);
             }
         }
-        jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.job_id.cmp(&b.job_id)));
+        jobs.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then(a.job_id.cmp(&b.job_id))
+        });
         jobs.truncate(limit);
         Ok(jobs)
     }

@@ -103,7 +103,10 @@ mod tests {
         assert_eq!(outputs("j").0, "out/j/video.mp4");
         assert_ne!(hash(&[b"ab", b"c"]), hash(&[b"a", b"bc"]));
         assert_eq!(hash(&[b"x"]).len(), 16);
-        assert_eq!(job_id("My AITA story: the cake!", "00ff"), "my-aita-story-the-cake-00ff");
+        assert_eq!(
+            job_id("My AITA story: the cake!", "00ff"),
+            "my-aita-story-the-cake-00ff"
+        );
         assert_eq!(job_id("  ✨ ", "ab"), "job-ab");
         assert!(job_id(&"x".repeat(500), "ab").len() <= 80);
     }

@@ -31,7 +31,10 @@ impl StoryLlm for OpenAiStories {
         recent_titles: &[String],
     ) -> Result<WrittenStory, StepError> {
         let style: StoryStyle = style.parse().map_err(|_| {
-            StepError::invalid("story", format!("unknown story style {style:?} (expected post or replies)"))
+            StepError::invalid(
+                "story",
+                format!("unknown story style {style:?} (expected post or replies)"),
+            )
         })?;
         let req = StoryRequest {
             prompt: prompt.to_string(),
@@ -39,7 +42,11 @@ impl StoryLlm for OpenAiStories {
             style,
             recent_titles: recent_titles.to_vec(),
         };
-        let story = self.writer.write(&req, &mut |_| {}).await.map_err(story_err)?;
+        let story = self
+            .writer
+            .write(&req, &mut |_| {})
+            .await
+            .map_err(story_err)?;
         Ok(WrittenStory {
             title: story.title,
             body: story.body,
@@ -50,7 +57,11 @@ impl StoryLlm for OpenAiStories {
 /// The writer configured by the environment (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, ...), or
 /// `None` when neither the key nor a base URL is set.
 pub fn from_env() -> Result<Option<Arc<dyn StoryLlm>>, StepError> {
-    let set = |n: &str| std::env::var(n).map(|v| !v.trim().is_empty()).unwrap_or(false);
+    let set = |n: &str| {
+        std::env::var(n)
+            .map(|v| !v.trim().is_empty())
+            .unwrap_or(false)
+    };
     if !set("OPENAI_API_KEY") && !set("OPENAI_BASE_URL") {
         return Ok(None);
     }

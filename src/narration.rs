@@ -48,7 +48,9 @@ impl Narrators {
             other => {
                 return Err(StepError::invalid(
                     step,
-                    format!("unknown speech engine {other:?} (expected espeak, polly, polly-standard, polly-neural, polly-long-form or polly-generative)"),
+                    format!(
+                        "unknown speech engine {other:?} (expected espeak, polly, polly-standard, polly-neural, polly-long-form or polly-generative)"
+                    ),
                 ));
             }
         };
@@ -72,7 +74,11 @@ impl Narrators {
     }
 
     /// The engine that speaks `spec`'s audio.
-    pub fn audio(&self, spec: &VoiceSpec, step: &'static str) -> Result<&dyn SpeechAudio, StepError> {
+    pub fn audio(
+        &self,
+        spec: &VoiceSpec,
+        step: &'static str,
+    ) -> Result<&dyn SpeechAudio, StepError> {
         if Self::is_polly(spec) {
             Ok(self.polly(step)?)
         } else {
@@ -81,7 +87,11 @@ impl Narrators {
     }
 
     /// The engine that times `spec`'s words.
-    pub fn marks(&self, spec: &VoiceSpec, step: &'static str) -> Result<&dyn SpeechMarks, StepError> {
+    pub fn marks(
+        &self,
+        spec: &VoiceSpec,
+        step: &'static str,
+    ) -> Result<&dyn SpeechMarks, StepError> {
         if Self::is_polly(spec) {
             Ok(self.polly(step)?)
         } else {
@@ -113,6 +123,11 @@ pub async fn read_text(
         .await
         .map_err(|e| crate::steps::error_store(step, e))?;
     String::from_utf8(bytes).map_err(|e| {
-        StepError::wrap(step, ErrorName::InvalidInput, format!("story {:?}", job.story_key), e)
+        StepError::wrap(
+            step,
+            ErrorName::InvalidInput,
+            format!("story {:?}", job.story_key),
+            e,
+        )
     })
 }

@@ -235,7 +235,9 @@ pub fn encoder_settings(opts: &RenderOptions) -> EncoderSettings {
 
 /// Frames of a video whose narration lasts `audio_ms` (the narration plus the tail).
 pub fn frame_count(audio_ms: u64) -> u64 {
-    (audio_ms + TAIL_MS).saturating_mul(u64::from(FPS)).div_ceil(1000)
+    (audio_ms + TAIL_MS)
+        .saturating_mul(u64::from(FPS))
+        .div_ceil(1000)
 }
 
 /// The chunks of a video of `frames` frames, `chunk_frames` each (the last may be shorter).

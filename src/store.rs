@@ -77,8 +77,7 @@ pub trait BlobStore: Send + Sync {
     /// Writes a whole object atomically, replacing any previous one.
     async fn put(&self, key: &str, bytes: Vec<u8>, content_type: &str) -> Result<(), StoreError>;
     /// Uploads a local file (multipart for large files where the store supports it).
-    async fn put_file(&self, key: &str, path: &Path, content_type: &str)
-    -> Result<(), StoreError>;
+    async fn put_file(&self, key: &str, path: &Path, content_type: &str) -> Result<(), StoreError>;
     /// Downloads an object to a local file (written atomically).
     async fn get_file(&self, key: &str, path: &Path) -> Result<(), StoreError>;
     /// The object's metadata, or `None` if the key holds nothing.
@@ -113,7 +112,10 @@ pub fn check_key(key: &str) -> Result<(), StoreError> {
     if key.chars().any(|c| c.is_control() || c == '\\') {
         return bad("expected no control characters or backslashes");
     }
-    if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+    if key
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
         return bad("expected no empty, '.' or '..' segments");
     }
     Ok(())
@@ -158,7 +160,11 @@ impl FsStore {
         }
     }
 
-    fn write_atomic(&self, key: &str, write: impl FnOnce(&Path) -> io::Result<()>) -> Result<(), StoreError> {
+    fn write_atomic(
+        &self,
+        key: &str,
+        write: impl FnOnce(&Path) -> io::Result<()>,
+    ) -> Result<(), StoreError> {
         let path = self.path(key)?;
         let result = (|| {
             if let Some(dir) = path.parent() {
@@ -178,7 +184,10 @@ fn partial_path(path: &Path) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(format!(".{}.{n}.partial", std::process::id()));
     path.with_file_name(name)
 }
@@ -219,7 +228,12 @@ impl BlobStore for FsStore {
         self.write_atomic(key, |tmp| std::fs::write(tmp, &bytes))
     }
 
-    async fn put_file(&self, key: &str, path: &Path, _content_type: &str) -> Result<(), StoreError> {
+    async fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        _content_type: &str,
+    ) -> Result<(), StoreError> {
         self.write_atomic(key, |tmp| std::fs::copy(path, tmp).map(|_| ()))
     }
 
@@ -293,10 +307,15 @@ impl BlobStore for FsStore {
             for entry in entries.flatten() {
                 let p = entry.path();
                 let Ok(meta) = entry.metadata() else { continue };
-                let Ok(rel) = p.strip_prefix(&base) else { continue };
+                let Ok(rel) = p.strip_prefix(&base) else {
+                    continue;
+                };
                 let key = rel.to_string_lossy().replace('\\', "/");
                 if meta.is_dir() {
-                    if prefix.starts_with(&format!("{key}/")) || key.starts_with(prefix) || prefix.is_empty() {
+                    if prefix.starts_with(&format!("{key}/"))
+                        || key.starts_with(prefix)
+                        || prefix.is_empty()
+                    {
                         stack.push(p);
                     }
                 } else if key.starts_with(prefix) && !key.ends_with(".partial") {
@@ -348,14 +367,22 @@ mod tests {
             s.get("a/b.txt", 10).await,
             Err(StoreError::NotFound { .. })
         ));
-        s.put("a/b.txt", b"hello".to_vec(), "text/plain").await.unwrap();
+        s.put("a/b.txt", b"hello".to_vec(), "text/plain")
+            .await
+            .unwrap();
         assert_eq!(s.get("a/b.txt", 10).await.unwrap(), b"hello");
         assert!(matches!(
             s.get("a/b.txt", 4).await,
             Err(StoreError::TooLarge { bytes: 5, .. })
         ));
         s.copy("a/b.txt", "c/d.txt").await.unwrap();
-        let keys: Vec<_> = s.list("").await.unwrap().into_iter().map(|o| o.key).collect();
+        let keys: Vec<_> = s
+            .list("")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
         assert_eq!(keys, ["a/b.txt", "c/d.txt"]);
         let r = s.reader("c/d.txt").await.unwrap();
         let mut buf = [0u8; 3];

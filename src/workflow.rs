@@ -76,7 +76,10 @@ impl LocalSteps {
     /// Runs one step on a JSON event, as its Lambda would.
     pub async fn invoke_step(&self, step: &str, event: Value) -> Result<Value, StepError> {
         use steps::ErrorName::InvalidInput;
-        fn parse<T: serde::de::DeserializeOwned>(step: &'static str, v: Value) -> Result<T, StepError> {
+        fn parse<T: serde::de::DeserializeOwned>(
+            step: &'static str,
+            v: Value,
+        ) -> Result<T, StepError> {
             serde_json::from_value(v)
                 .map_err(|e| StepError::wrap(step, InvalidInput, "malformed event", e))
         }
@@ -86,18 +89,43 @@ impl LocalSteps {
         let store = self.store.as_ref();
         let jobs = self.jobs.as_ref();
         match step {
-            "story" => out("story", steps::story(parse("story", event)?, store, jobs, self.llm.as_deref()).await?),
-            "speech" => out("speech", steps::speech(parse("speech", event)?, store, jobs, &self.narrators).await?),
-            "marks" => out("marks", steps::marks(parse("marks", event)?, store, &self.narrators).await?),
+            "story" => out(
+                "story",
+                steps::story(parse("story", event)?, store, jobs, self.llm.as_deref()).await?,
+            ),
+            "speech" => out(
+                "speech",
+                steps::speech(parse("speech", event)?, store, jobs, &self.narrators).await?,
+            ),
+            "marks" => out(
+                "marks",
+                steps::marks(parse("marks", event)?, store, &self.narrators).await?,
+            ),
             "render-chunk" => out(
                 "render-chunk",
-                steps::render_chunk(parse("render-chunk", event)?, store, jobs, self.threads, &self.scratch).await?,
+                steps::render_chunk(
+                    parse("render-chunk", event)?,
+                    store,
+                    jobs,
+                    self.threads,
+                    &self.scratch,
+                )
+                .await?,
             ),
-            "merge" => out("merge", steps::merge(parse("merge", event)?, store, jobs, &self.scratch).await?),
-            "publish" => out("publish", steps::publish(parse("publish", event)?, store, jobs).await?),
+            "merge" => out(
+                "merge",
+                steps::merge(parse("merge", event)?, store, jobs, &self.scratch).await?,
+            ),
+            "publish" => out(
+                "publish",
+                steps::publish(parse("publish", event)?, store, jobs).await?,
+            ),
             other => Err(StepError::invalid(
                 "invoke",
-                format!("unknown step {other:?} (expected one of {})", steps::STEP_NAMES.join(", ")),
+                format!(
+                    "unknown step {other:?} (expected one of {})",
+                    steps::STEP_NAMES.join(", ")
+                ),
             )),
         }
     }
@@ -112,9 +140,16 @@ pub fn task_error(e: &StepError) -> TaskError {
 
 #[async_trait]
 impl TaskHandler for LocalSteps {
-    async fn invoke(&self, resource: &str, input: Value, _ctx: &TaskContext) -> Result<Value, TaskError> {
+    async fn invoke(
+        &self,
+        resource: &str,
+        input: Value,
+        _ctx: &TaskContext,
+    ) -> Result<Value, TaskError> {
         let step = resource.rsplit(':').next().unwrap_or(resource);
-        self.invoke_step(step, input).await.map_err(|e| task_error(&e))
+        self.invoke_step(step, input)
+            .await
+            .map_err(|e| task_error(&e))
     }
 }
 

@@ -43,7 +43,10 @@ pub enum Background {
 impl Background {
     /// Opens a background file; `start_ms` is where in the footage frame 0 is taken from.
     pub fn open_file(path: &Path, start_ms: u64) -> Result<Self, BackgroundError> {
-        Ok(Self::from_video(VideoBackground::open_file(path)?, start_ms))
+        Ok(Self::from_video(
+            VideoBackground::open_file(path)?,
+            start_ms,
+        ))
     }
 
     /// Footage already opened; `start_ms` is where in it frame 0 is taken from.

@@ -129,21 +129,40 @@ impl Progress {
             Event::StateEntered { name, path, .. } if !path.contains('/') => {
                 self.line(name.clone());
             }
-            Event::MapItemDone { state, index, total, .. } => {
-                let n = self.chunks_done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            Event::MapItemDone {
+                state,
+                index,
+                total,
+                ..
+            } => {
+                let n = self
+                    .chunks_done
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1;
                 self.line(format!("{state}: chunk {index} done ({n} of {total})"));
             }
-            Event::TaskRetry { path, attempt, error, delay, .. } => self.line(format!(
+            Event::TaskRetry {
+                path,
+                attempt,
+                error,
+                delay,
+                ..
+            } => self.line(format!(
                 "{path}: retry {attempt} after {} in {:.1}s",
                 error.as_deref().unwrap_or("error"),
                 delay.as_secs_f64()
             )),
-            Event::StateFailed { path, error, cause, .. } => {
+            Event::StateFailed {
+                path, error, cause, ..
+            } => {
                 if let Ok(mut slot) = self.last_error.lock() {
                     *slot = Some(format!(
                         "{path}: {} {}",
                         error.as_deref().unwrap_or(""),
-                        cause.as_deref().map(storyreel::steps::publish::readable_cause).unwrap_or_default()
+                        cause
+                            .as_deref()
+                            .map(storyreel::steps::publish::readable_cause)
+                            .unwrap_or_default()
                     ));
                 }
             }
@@ -157,7 +176,10 @@ pub async fn make(args: MakeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
     let story = match (&args.story, &args.prompt) {
         (Some(path), _) => StorySource {
-            text: Some(std::fs::read_to_string(path).with_context(|| format!("read story {}", path.display()))?),
+            text: Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("read story {}", path.display()))?,
+            ),
             ..Default::default()
         },
         (None, Some(p)) => StorySource {
@@ -168,7 +190,10 @@ pub async fn make(args: MakeArgs) -> anyhow::Result<()> {
         (None, None) => bail!("give --story FILE or --prompt TEXT"),
     };
     if let Some(s) = args.start {
-        anyhow::ensure!(s.is_finite() && s >= 0.0, "invalid --start {s} (expected seconds >= 0)");
+        anyhow::ensure!(
+            s.is_finite() && s >= 0.0,
+            "invalid --start {s} (expected seconds >= 0)"
+        );
     }
     let background = match &args.background {
         Some(p) => Some(BackgroundChoice {
@@ -177,7 +202,10 @@ pub async fn make(args: MakeArgs) -> anyhow::Result<()> {
         }),
         None => None,
     };
-    let chunks_at_once = args.jobs.unwrap_or_else(storyreel::pipeline::default_jobs).max(1);
+    let chunks_at_once = args
+        .jobs
+        .unwrap_or_else(storyreel::pipeline::default_jobs)
+        .max(1);
     let request = JobRequest {
         job_id: None,
         story,
@@ -202,7 +230,10 @@ pub async fn make(args: MakeArgs) -> anyhow::Result<()> {
     // The same request runs under the same execution name, so a re-run resumes its job.
     let execution = match &request.story.prompt {
         Some(_) => format!("make-{}", uuid_like()),
-        None => format!("make-{}", storyreel::keys::hash(&[input.to_string().as_bytes()])),
+        None => format!(
+            "make-{}",
+            storyreel::keys::hash(&[input.to_string().as_bytes()])
+        ),
     };
     let mut steps = LocalSteps::in_dir(&args.out, chunks_at_once);
     steps.llm = crate::cli::llm_from_env()?;
@@ -241,8 +272,14 @@ async fn run_and_report(
             bail!(
                 "the job failed: {}: {}{}",
                 e.error.as_deref().unwrap_or("error"),
-                e.cause.as_deref().map(storyreel::steps::publish::readable_cause).unwrap_or_default(),
-                job_id.map(|j| format!(" (job {j})")).or(detail.map(|d| format!(" [{d}]"))).unwrap_or_default()
+                e.cause
+                    .as_deref()
+                    .map(storyreel::steps::publish::readable_cause)
+                    .unwrap_or_default(),
+                job_id
+                    .map(|j| format!(" (job {j})"))
+                    .or(detail.map(|d| format!(" [{d}]")))
+                    .unwrap_or_default()
             );
         }
     };
@@ -253,7 +290,10 @@ async fn run_and_report(
         .and_then(Value::as_str)
         .context("the workflow finished without a job id")?
         .to_string();
-    let record = jobs.get(&job_id).await?.with_context(|| format!("job {job_id} has no record"))?;
+    let record = jobs
+        .get(&job_id)
+        .await?
+        .with_context(|| format!("job {job_id} has no record"))?;
     report(&record, progress.started.elapsed())
 }
 
@@ -266,21 +306,37 @@ fn report(job: &JobRecord, took: Duration) -> anyhow::Result<()> {
             Ok(())
         }
         (JobStatus::Failed, _) => {
-            let e = job.error.clone().unwrap_or_else(|| storyreel::jobs::JobFailure {
-                step: job.step.clone(),
-                error: "unknown".into(),
-                cause: String::new(),
-            });
-            bail!("job {} failed in {}: {}: {}", job.job_id, e.step, e.error, e.cause)
+            let e = job
+                .error
+                .clone()
+                .unwrap_or_else(|| storyreel::jobs::JobFailure {
+                    step: job.step.clone(),
+                    error: "unknown".into(),
+                    cause: String::new(),
+                });
+            bail!(
+                "job {} failed in {}: {}: {}",
+                job.job_id,
+                e.step,
+                e.error,
+                e.cause
+            )
         }
-        _ => bail!("job {} is {:?} at {} (another run owns it)", job.job_id, job.status, job.step),
+        _ => bail!(
+            "job {} is {:?} at {} (another run owns it)",
+            job.job_id,
+            job.status,
+            job.step
+        ),
     }
 }
 
 /// `storyreel invoke STEP --event FILE`.
 pub async fn invoke(step: &str, event: &Path, dir: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(event).with_context(|| format!("read event {}", event.display()))?;
-    let event: Value = serde_json::from_str(&text).with_context(|| format!("parse event {}", event.display()))?;
+    let text = std::fs::read_to_string(event)
+        .with_context(|| format!("read event {}", event.display()))?;
+    let event: Value =
+        serde_json::from_str(&text).with_context(|| format!("parse event {}", event.display()))?;
     let steps = LocalSteps::in_dir(dir, 1);
     match steps.invoke_step(step, event).await {
         Ok(out) => {
@@ -288,7 +344,10 @@ pub async fn invoke(step: &str, event: &Path, dir: &Path) -> anyhow::Result<()> 
             Ok(())
         }
         Err(e) => {
-            println!("{}", json!({"errorType": e.name.as_str(), "errorMessage": e.chain()}));
+            println!(
+                "{}",
+                json!({"errorType": e.name.as_str(), "errorMessage": e.chain()})
+            );
             bail!("{}", e.chain())
         }
     }
@@ -303,18 +362,37 @@ pub async fn watch(dir: &Path, out: &Path, once: bool) -> anyhow::Result<()> {
     steps.llm = crate::cli::llm_from_env()?;
     let steps = Arc::new(steps);
     let mut seen: HashSet<(String, String)> = HashSet::new();
-    eprintln!("watching {} for stories (.txt, .md); outputs in {}", dir.display(), out.display());
+    eprintln!(
+        "watching {} for stories (.txt, .md); outputs in {}",
+        dir.display(),
+        out.display()
+    );
     loop {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)?.flatten().map(|e| e.path()).collect();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         entries.sort();
         for path in entries {
-            let Some(name) = path.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let Some(name) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_string)
+            else {
+                continue;
+            };
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
             if !meta.is_file() || name.starts_with('.') {
                 continue;
             }
             // Wait until a file stops growing before taking it.
-            let mtime = meta.modified().ok().and_then(|t| t.elapsed().ok()).unwrap_or_default();
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .unwrap_or_default();
             if mtime < Duration::from_millis(500) && !once {
                 continue;
             }

@@ -63,13 +63,20 @@ pub async fn merge(
         if c.index as usize != i || c.key != key {
             return Err(StepError::invalid(
                 STEP,
-                format!("chunk {i} is {:?} at {:?} (expected {key:?})", c.index, c.key),
+                format!(
+                    "chunk {i} is {:?} at {:?} (expected {key:?})",
+                    c.index, c.key
+                ),
             ));
         }
     }
     let video_key = keys::merged(&job.job_id);
     let duration_ms = plan.duration_ms();
-    if let Some(info) = store.head(&video_key).await.map_err(|e| store_err(STEP, e))? {
+    if let Some(info) = store
+        .head(&video_key)
+        .await
+        .map_err(|e| store_err(STEP, e))?
+    {
         return Ok(MergeOutput {
             video_key,
             frames: plan.frames,
@@ -84,7 +91,10 @@ pub async fn merge(
         let mut paths: Vec<PathBuf> = Vec::with_capacity(chunks.len());
         for c in &chunks {
             let p = dir.join(format!("{:05}.h264", c.index));
-            store.get_file(&c.key, &p).await.map_err(|e| store_err(STEP, e))?;
+            store
+                .get_file(&c.key, &p)
+                .await
+                .map_err(|e| store_err(STEP, e))?;
             paths.push(p);
         }
         let wav = store
@@ -95,8 +105,9 @@ pub async fn merge(
         let out2 = out.clone();
         let frames = plan.frames;
         blocking(STEP, move || {
-            let pcm = storyreel_audio::decode_bytes(&wav, Some("wav"))
-                .map_err(|e| StepError::wrap(STEP, ErrorName::InvalidInput, "narration audio", e))?;
+            let pcm = storyreel_audio::decode_bytes(&wav, Some("wav")).map_err(|e| {
+                StepError::wrap(STEP, ErrorName::InvalidInput, "narration audio", e)
+            })?;
             let aac = crate::merge::encode_narration(&plan, &pcm)
                 .map_err(|e| StepError::wrap(STEP, ErrorName::Fatal, "narration audio", e))?;
             crate::merge::merge(&plan, &paths, &aac, &out2)

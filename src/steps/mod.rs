@@ -18,8 +18,8 @@ pub mod story;
 
 use serde::{Deserialize, Serialize};
 
-pub use error::{ErrorName, StepError};
 pub(crate) use error::store_err as error_store;
+pub use error::{ErrorName, StepError};
 pub use marks::{MarksInput, MarksOutput, marks};
 pub use merge::{MergeInput, MergeOutput, merge};
 pub use publish::{FailureInput, PublishInput, PublishOutput, publish};
@@ -28,7 +28,14 @@ pub use speech::{SpeechInput, SpeechOutput, speech};
 pub use story::{StoryInput, StoryOutput, story};
 
 /// Names of the steps, as binaries, folders and event files use them.
-pub const STEP_NAMES: [&str; 6] = ["story", "speech", "marks", "render-chunk", "merge", "publish"];
+pub const STEP_NAMES: [&str; 6] = [
+    "story",
+    "speech",
+    "marks",
+    "render-chunk",
+    "merge",
+    "publish",
+];
 
 /// Which engine speaks, with which voice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,7 +48,12 @@ pub async fn joined_marks(
         .await
         .map_err(|e| store_err(step, e))?;
     let spoken: storyreel_speech::SpokenMarks = serde_json::from_slice(&bytes).map_err(|e| {
-        StepError::wrap(step, ErrorName::InvalidInput, format!("malformed marks {:?}", marks.marks_key), e)
+        StepError::wrap(
+            step,
+            ErrorName::InvalidInput,
+            format!("malformed marks {:?}", marks.marks_key),
+            e,
+        )
     })?;
     storyreel_speech::join_marks(&text, &spoken, &speech.parts).map_err(|e| speech_err(step, e))
 }
@@ -71,7 +76,10 @@ pub async fn prepare(
     let (background, video) = match &job.background {
         None => (None, None),
         Some(choice) => {
-            let reader = store.reader(&choice.key).await.map_err(|e| store_err(step, e))?;
+            let reader = store
+                .reader(&choice.key)
+                .await
+                .map_err(|e| store_err(step, e))?;
             let name = choice.key.clone();
             let video = blocking(step, move || {
                 VideoBackground::open(reader, &name)
@@ -109,7 +117,10 @@ pub async fn prepare(
     if plan.frames != speech.frames {
         return Err(StepError::invalid(
             step,
-            format!("plan has {} frames but speech planned {} (expected equal)", plan.frames, speech.frames),
+            format!(
+                "plan has {} frames but speech planned {} (expected equal)",
+                plan.frames, speech.frames
+            ),
         ));
     }
     let json = serde_json::to_vec(&plan).map_err(|e| StepError::fatal(step, "encode plan", e))?;

@@ -118,7 +118,9 @@ pub async fn publish(
     let bg = prepared.video;
     let jpeg = blocking(STEP, move || {
         let background = match bg {
-            Some(v) => Background::from_video(v, plan.background.as_ref().map_or(0, |b| b.start_ms)),
+            Some(v) => {
+                Background::from_video(v, plan.background.as_ref().map_or(0, |b| b.start_ms))
+            }
             None => Background::generated(),
         };
         let captions = crate::plan::caption_renderer(&plan);
@@ -134,7 +136,10 @@ pub async fn publish(
     })
     .await?;
     let put = |key: String, bytes: Vec<u8>, ct: &'static str| async move {
-        store.put(&key, bytes, ct).await.map_err(|e| store_err(STEP, e))
+        store
+            .put(&key, bytes, ct)
+            .await
+            .map_err(|e| store_err(STEP, e))
     };
     put(srt.clone(), srt_text.into_bytes(), "application/x-subrip").await?;
     put(vtt.clone(), vtt_text.into_bytes(), "text/vtt").await?;

@@ -78,13 +78,18 @@ pub async fn render_chunk(
     }
     std::fs::create_dir_all(scratch)
         .map_err(|e| StepError::fatal(STEP, format!("cannot create {}", scratch.display()), e))?;
-    let file = scratch.join(format!("{}-{}-{:05}.h264", job.job_id, prepared.plan_id, chunk.index));
+    let file = scratch.join(format!(
+        "{}-{}-{:05}.h264",
+        job.job_id, prepared.plan_id, chunk.index
+    ));
     let path = file.clone();
     let video = prepared.video;
     let index = chunk.index;
     let bytes = blocking(STEP, move || {
         let mut background = match video {
-            Some(v) => Background::from_video(v, plan.background.as_ref().map_or(0, |b| b.start_ms)),
+            Some(v) => {
+                Background::from_video(v, plan.background.as_ref().map_or(0, |b| b.start_ms))
+            }
             None => Background::generated(),
         };
         let captions = crate::plan::caption_renderer(&plan);

@@ -56,7 +56,11 @@ pub async fn speech(
     let cache = cache_key(&text, &job.voice);
     let audio_key = keys::narration_audio(&cache);
     let meta_key = format!("{}/audio.json", keys::NARRATION_PREFIX.to_string() + &cache);
-    let have_audio = store.head(&audio_key).await.map_err(|e| store_err(STEP, e))?.is_some();
+    let have_audio = store
+        .head(&audio_key)
+        .await
+        .map_err(|e| store_err(STEP, e))?
+        .is_some();
     let cached = if have_audio {
         match store.get(&meta_key, 1 << 20).await {
             Ok(bytes) => serde_json::from_slice::<AudioMeta>(&bytes).ok(),
@@ -99,12 +103,19 @@ pub async fn speech(
         }
     };
     if meta.duration_ms == 0 {
-        return Err(StepError::invalid(STEP, "the narration has no audio (expected > 0 ms)"));
+        return Err(StepError::invalid(
+            STEP,
+            "the narration has no audio (expected > 0 ms)",
+        ));
     }
     if meta.duration_ms > crate::plan::MAX_AUDIO_MS {
         return Err(StepError::invalid(
             STEP,
-            format!("the narration lasts {} ms (expected <= {} ms)", meta.duration_ms, crate::plan::MAX_AUDIO_MS),
+            format!(
+                "the narration lasts {} ms (expected <= {} ms)",
+                meta.duration_ms,
+                crate::plan::MAX_AUDIO_MS
+            ),
         ));
     }
     let frames = crate::plan::frame_count(meta.duration_ms);

@@ -132,7 +132,11 @@ pub(crate) fn story_err(e: storyreel_story::StoryError) -> StepError {
 enum Request {
     Job(JobRequest),
     /// An S3 "Object Created" event under the drop prefix.
-    Drop { key: String, etag: String, size: u64 },
+    Drop {
+        key: String,
+        etag: String,
+        size: u64,
+    },
 }
 
 fn parse_request(v: &Value) -> Result<Request, StepError> {
@@ -141,21 +145,23 @@ fn parse_request(v: &Value) -> Result<Request, StepError> {
         if kind != "Object Created" {
             return Err(StepError::invalid(
                 STEP,
-                format!("unsupported event {kind:?} (expected an S3 \"Object Created\" event or a job request)"),
+                format!(
+                    "unsupported event {kind:?} (expected an S3 \"Object Created\" event or a job request)"
+                ),
             ));
         }
         let obj = v.pointer("/detail/object").ok_or_else(|| {
-            StepError::invalid(STEP, "S3 event has no detail.object (expected key, size, etag)")
+            StepError::invalid(
+                STEP,
+                "S3 event has no detail.object (expected key, size, etag)",
+            )
         })?;
         let key = obj
             .get("key")
             .and_then(Value::as_str)
             .ok_or_else(|| StepError::invalid(STEP, "S3 event has no detail.object.key"))?;
         let size = obj.get("size").and_then(Value::as_u64).unwrap_or(0);
-        let etag = obj
-            .get("etag")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let etag = obj.get("etag").and_then(Value::as_str).unwrap_or_default();
         return Ok(Request::Drop {
             key: key.to_string(),
             etag: etag.to_string(),
@@ -175,7 +181,10 @@ async fn read_story(store: &dyn BlobStore, key: &str) -> Result<String, StepErro
     String::from_utf8(bytes).map_err(|e| {
         StepError::invalid(
             STEP,
-            format!("story {key:?} is not UTF-8 text (invalid byte at {})", e.utf8_error().valid_up_to()),
+            format!(
+                "story {key:?} is not UTF-8 text (invalid byte at {})",
+                e.utf8_error().valid_up_to()
+            ),
         )
     })
 }
@@ -193,7 +202,10 @@ pub async fn story(
             if !key.starts_with(keys::DROP_PREFIX) {
                 return Err(StepError::invalid(
                     STEP,
-                    format!("object {key:?} is outside the drop folder (expected a key under {:?})", keys::DROP_PREFIX),
+                    format!(
+                        "object {key:?} is outside the drop folder (expected a key under {:?})",
+                        keys::DROP_PREFIX
+                    ),
                 ));
             }
             let lower = key.to_ascii_lowercase();
@@ -237,18 +249,28 @@ pub async fn story(
                 (req, "key", key, Some(raw), None)
             } else {
                 let prompt = s.prompt.clone().unwrap_or_default();
-                let source = if req.trigger.is_some() { "channel" } else { "prompt" };
+                let source = if req.trigger.is_some() {
+                    "channel"
+                } else {
+                    "prompt"
+                };
                 (req, source, prompt, None, None)
             }
         }
     };
     // A prompt aims at 60 s; a given text is checked against Shorts' 3-minute limit unless told.
-    let seconds = req.story.seconds.unwrap_or(if raw.is_some() { 180 } else { 60 });
+    let seconds = req
+        .story
+        .seconds
+        .unwrap_or(if raw.is_some() { 180 } else { 60 });
     let written = match raw {
         Some(raw) => clean(&raw, seconds)?,
         None => {
             let llm = llm.ok_or_else(|| {
-                StepError::invalid(STEP, "story.prompt needs an LLM (set OPENAI_API_KEY or OPENAI_BASE_URL)")
+                StepError::invalid(
+                    STEP,
+                    "story.prompt needs an LLM (set OPENAI_API_KEY or OPENAI_BASE_URL)",
+                )
             })?;
             let recent: Vec<String> = jobs
                 .list(20)
@@ -273,21 +295,35 @@ pub async fn story(
     };
     // The job id: given, or from what makes the job (so a repeated trigger finds it).
     let job_id = if let Some(id) = &req.job_id {
-        crate::store::check_key(id).map_err(|e| StepError::wrap(STEP, ErrorName::InvalidInput, "job id", e))?;
+        crate::store::check_key(id)
+            .map_err(|e| StepError::wrap(STEP, ErrorName::InvalidInput, "job id", e))?;
         if id.contains('/') || id.len() > 80 {
-            return Err(StepError::invalid(STEP, format!("invalid job id {id:?} (expected <= 80 characters, no '/')")));
+            return Err(StepError::invalid(
+                STEP,
+                format!("invalid job id {id:?} (expected <= 80 characters, no '/')"),
+            ));
         }
         id.clone()
     } else if let Some(id) = drop_id {
         id
     } else if let Some(t) = &req.trigger {
-        keys::job_id(&t.channel, &keys::hash(&[t.channel.as_bytes(), t.time.as_bytes()]))
+        keys::job_id(
+            &t.channel,
+            &keys::hash(&[t.channel.as_bytes(), t.time.as_bytes()]),
+        )
     } else if source == "text" || source == "key" {
-        let settings = serde_json::to_string(&(&req.voice, &req.background, &req.render, &req.channel))
-            .unwrap_or_default();
-        keys::job_id(title.as_deref().unwrap_or(&written.body), &keys::hash(&[file.as_bytes(), settings.as_bytes()]))
+        let settings =
+            serde_json::to_string(&(&req.voice, &req.background, &req.render, &req.channel))
+                .unwrap_or_default();
+        keys::job_id(
+            title.as_deref().unwrap_or(&written.body),
+            &keys::hash(&[file.as_bytes(), settings.as_bytes()]),
+        )
     } else {
-        keys::job_id(title.as_deref().unwrap_or("story"), &keys::hash(&[input.execution.as_bytes()]))
+        keys::job_id(
+            title.as_deref().unwrap_or("story"),
+            &keys::hash(&[input.execution.as_bytes()]),
+        )
     };
     let channel = req
         .channel
@@ -308,11 +344,15 @@ pub async fn story(
     let (existing, created) = jobs.create(&record).await.map_err(|e| job_err(STEP, e))?;
     // A repeated trigger (another execution) stops here, and so does a finished job; a re-run
     // of the same execution (a resumed `storyreel make`) carries on and reuses what is done.
-    let duplicate =
-        !created && (existing.execution != input.execution || existing.status == JobStatus::Succeeded);
+    let duplicate = !created
+        && (existing.execution != input.execution || existing.status == JobStatus::Succeeded);
     if !duplicate {
         store
-            .put(&job.story_key, file.into_bytes(), "text/plain; charset=utf-8")
+            .put(
+                &job.story_key,
+                file.into_bytes(),
+                "text/plain; charset=utf-8",
+            )
             .await
             .map_err(|e| store_err(STEP, e))?;
         if !created {

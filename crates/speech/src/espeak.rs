@@ -14,7 +14,10 @@ use storyreel_audio::{MAX_DURATION_SECS, Pcm};
 
 use crate::ffi;
 use crate::marks::{self, EngineEvent};
-use crate::{MAX_TEXT_CHARS, Narration, SpeechError, SpeechSynth, Voice};
+use crate::{
+    AudioPart, MAX_TEXT_CHARS, MarksPart, Narration, SpeechAudio, SpeechError, SpeechMarks,
+    SpeechSynth, SpokenAudio, SpokenMarks, Voice, VoiceSpec,
+};
 
 /// Slowest rate libespeak-ng accepts (`espeakRATE_MINIMUM`), in words per minute.
 pub const ESPEAK_MIN_RATE_WPM: u32 = 80;
@@ -33,6 +36,18 @@ const MAX_EVENTS_PER_CALLBACK: usize = 100_000;
 /// The initialised engine, or why initialisation failed (kept so later calls fail the same way
 /// instead of retrying a half-initialised library).
 static ENGINE: Mutex<Option<Result<Engine, String>>> = Mutex::new(None);
+
+/// The last narration synthesised through [`SpeechAudio`] or [`SpeechMarks`], kept for the
+/// other half: the `speech` and `marks` steps of one run ask for the same text, and espeak is
+/// CPU-bound, so the second one takes it instead of synthesising again (see [`speak_once`]).
+static LAST: Mutex<Option<LastNarration>> = Mutex::new(None);
+
+struct LastNarration {
+    text: String,
+    voice: String,
+    rate_wpm: u32,
+    narration: Narration,
+}
 
 /// What the callback has received for the synthesis in progress.
 static COLLECTOR: Mutex<Collector> = Mutex::new(Collector::idle());
@@ -159,6 +174,7 @@ fn list_voices() -> (Vec<Voice>, Vec<Vec<u8>>) {
                 name: c_string(v.name),
                 identifier: c_string(v.identifier),
                 languages,
+                engines: vec!["espeak".to_owned()],
             });
             priorities.push(priority);
         }
@@ -363,4 +379,78 @@ fn select_voice(engine: &Engine, voice: &str) -> Result<(), SpeechError> {
             ""
         },
     })
+}
+
+/// Synthesises `text` for one half of a narration (audio or marks), reusing the other half's
+/// synthesis when it just happened.
+///
+/// A narration is computed once per pair of calls with the same text, voice and rate: the first
+/// call synthesises and keeps a copy in [`LAST`], the second takes the copy (and frees it). Both
+/// halves then come from the same synthesis, so the marks fit the audio exactly. The lock is
+/// held during synthesis, which the engine serialises anyway.
+fn speak_once(text: &str, voice: &str, rate_wpm: u32) -> Result<Narration, SpeechError> {
+    let mut last = lock(&LAST);
+    if let Some(hit) =
+        last.take_if(|l| l.text == text && l.voice == voice && l.rate_wpm == rate_wpm)
+    {
+        return Ok(hit.narration);
+    }
+    let narration = EspeakSpeech.synthesize(text, voice, rate_wpm)?;
+    *last = Some(LastNarration {
+        text: text.to_owned(),
+        voice: voice.to_owned(),
+        rate_wpm,
+        narration: narration.clone(),
+    });
+    Ok(narration)
+}
+
+/// Runs [`speak_once`] on the blocking pool for a voice spec.
+async fn speak_blocking(text: &str, spec: &VoiceSpec) -> Result<Narration, SpeechError> {
+    if spec.engine != crate::Engine::Espeak {
+        return Err(SpeechError::WrongEngine {
+            expected: "espeak",
+            got: spec.engine.to_string(),
+        });
+    }
+    let text = text.to_owned();
+    let voice = spec.voice.clone();
+    let rate = spec.rate_wpm.unwrap_or(ESPEAK_DEFAULT_RATE_WPM);
+    tokio::task::spawn_blocking(move || speak_once(&text, &voice, rate))
+        .await
+        .map_err(|source| SpeechError::Task { source })?
+}
+
+#[async_trait::async_trait]
+impl SpeechAudio for EspeakSpeech {
+    /// The whole text as one part, synthesised on the blocking pool (22,050 Hz).
+    async fn speak_audio(&self, text: &str, voice: &VoiceSpec) -> Result<SpokenAudio, SpeechError> {
+        let narration = speak_blocking(text, voice).await?;
+        let part = AudioPart {
+            text_start: 0,
+            text_end: text.len(),
+            samples: narration.pcm.len() as u64,
+            sample_rate: narration.pcm.sample_rate,
+        };
+        Ok(SpokenAudio {
+            pcm: narration.pcm,
+            parts: vec![part],
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl SpeechMarks for EspeakSpeech {
+    /// The whole text as one part: the marks of [`SpeechSynth::synthesize`] (already in the
+    /// normal form, which [`crate::join_marks`] keeps).
+    async fn speak_marks(&self, text: &str, voice: &VoiceSpec) -> Result<SpokenMarks, SpeechError> {
+        let narration = speak_blocking(text, voice).await?;
+        Ok(SpokenMarks {
+            parts: vec![MarksPart {
+                text_start: 0,
+                text_end: text.len(),
+                marks_jsonl: narration.marks_jsonl,
+            }],
+        })
+    }
 }

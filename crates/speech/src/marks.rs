@@ -1,9 +1,10 @@
 //! Building Polly-format speech marks from an engine's word events: pure, no I/O.
 //!
-//! Engines report a word by the character position where they started speaking it; the marks
-//! need byte ranges of whole words of the original text. Words are the text's
-//! whitespace-delimited tokens (Polly keeps punctuation on the word: `"truth?"`), so each event
-//! is mapped to the token holding its position, and every token gets exactly one mark.
+//! Engines report a word by the position where they started speaking it; the marks need byte
+//! ranges of whole words of the original text. Words are the text's whitespace-delimited tokens
+//! (punctuation stays on its word: `"truth?"`), so each event is mapped to the token holding its
+//! position, and every token gets exactly one mark. libespeak-ng reports character positions
+//! ([`speech_marks`]); Polly reports byte ranges, and [`build_marks`] takes byte positions.
 
 use std::fmt::Write as _;
 
@@ -13,7 +14,7 @@ use crate::SpeechError;
 /// a short's story is a few thousand characters). Bounds the engine's work and every buffer here.
 pub const MAX_TEXT_CHARS: usize = 100_000;
 
-/// A word or sentence event as the engine reported it.
+/// A word or sentence event as libespeak-ng reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EngineEvent {
     /// True for a sentence start, false for a word start.
@@ -24,13 +25,22 @@ pub(crate) struct EngineEvent {
     pub time_ms: i32,
 }
 
-/// A whitespace-delimited word: byte range and character range in the text.
+/// A word or sentence event at a byte position of the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Token {
-    start: usize,
-    end: usize,
-    first_char: usize,
-    end_char: usize,
+pub(crate) struct ByteEvent {
+    /// True for a sentence start, false for a word start.
+    pub sentence: bool,
+    /// Byte offset in the text where the engine started the word or sentence.
+    pub byte: usize,
+    /// Milliseconds from the start of the audio.
+    pub time_ms: u64,
+}
+
+/// A whitespace-delimited word: its byte range in the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Token {
+    pub start: usize,
+    pub end: usize,
 }
 
 /// Validates text for synthesis; returns its number of words.
@@ -51,57 +61,86 @@ pub(crate) fn check_text(text: &str, max_chars: usize) -> Result<usize, SpeechEr
     }
 }
 
-fn tokens(text: &str) -> Vec<Token> {
+/// The whitespace-delimited words of `text`, in order.
+pub(crate) fn tokens(text: &str) -> Vec<Token> {
     let mut out = Vec::new();
-    let mut current: Option<Token> = None;
-    for (char_index, (byte, ch)) in text.char_indices().enumerate() {
+    let mut start: Option<usize> = None;
+    for (byte, ch) in text.char_indices() {
         if ch.is_whitespace() {
-            if let Some(mut t) = current.take() {
-                t.end = byte;
-                t.end_char = char_index;
-                out.push(t);
+            if let Some(s) = start.take() {
+                out.push(Token {
+                    start: s,
+                    end: byte,
+                });
             }
-        } else if current.is_none() {
-            current = Some(Token {
-                start: byte,
-                end: byte,
-                first_char: char_index,
-                end_char: char_index,
-            });
+        } else if start.is_none() {
+            start = Some(byte);
         }
     }
-    if let Some(mut t) = current {
-        t.end = text.len();
-        t.end_char = text.chars().count();
-        out.push(t);
+    if let Some(s) = start {
+        out.push(Token {
+            start: s,
+            end: text.len(),
+        });
     }
     out
 }
 
-/// Where a 0-based character position falls: `(token, inside)`, with `inside` false when the
-/// position is whitespace (or past the end) and the token is the next one (the last one past the
-/// end). `tokens` is non-empty and in text order.
+/// Where a byte position falls: `(token, inside)`, with `inside` false when the position is
+/// whitespace (or past the end) and the token is the next one (the last one past the end).
+/// `tokens` is non-empty and in text order.
 fn token_at(tokens: &[Token], pos: usize) -> (usize, bool) {
-    let after = tokens.partition_point(|t| t.first_char <= pos);
+    let after = tokens.partition_point(|t| t.start <= pos);
     match after.checked_sub(1) {
         None => (0, false),
-        Some(i) if pos < tokens[i].end_char => (i, true),
+        Some(i) if pos < tokens[i].end => (i, true),
         Some(i) => ((i + 1).min(tokens.len() - 1), false),
     }
+}
+
+/// Builds the speech marks of `text` from libespeak-ng's `events` (in the order the engine sent
+/// them, at 1-based character positions) for audio lasting `duration_ms`; see [`build_marks`].
+pub(crate) fn speech_marks(
+    text: &str,
+    events: &[EngineEvent],
+    duration_ms: f64,
+) -> Result<String, SpeechError> {
+    // Byte offset of each character, plus the end of the text.
+    let offsets: Vec<usize> = text
+        .char_indices()
+        .map(|(b, _)| b)
+        .chain(std::iter::once(text.len()))
+        .collect();
+    let byte_events: Vec<ByteEvent> = events
+        .iter()
+        .filter_map(|ev| {
+            // Positions are 1-based; 0 marks an event that belongs to no text (the end pause).
+            let pos = usize::try_from(ev.char_position)
+                .ok()
+                .and_then(|p| p.checked_sub(1))?;
+            Some(ByteEvent {
+                sentence: ev.sentence,
+                byte: offsets.get(pos).copied().unwrap_or(text.len()),
+                time_ms: u64::try_from(ev.time_ms).unwrap_or(0),
+            })
+        })
+        .collect();
+    build_marks(text, &byte_events, duration_ms)
 }
 
 /// Builds the speech marks of `text` from engine `events` (in the order the engine sent them)
 /// for audio lasting `duration_ms`.
 ///
 /// Each token takes the time of the first word event inside it, else of the first one in the
-/// whitespace before it; a token the engine did not
-/// report (a lone dash or emoji it skipped) takes the previous word's time + 1 ms. Times are then
-/// made strictly increasing by nudging each to at least the previous + 1 ms. A sentence starts at
-/// the first token and at each token holding a sentence event. Errors when the last word would
-/// start at or after the end of the audio.
-pub(crate) fn speech_marks(
+/// whitespace before it; so several events inside one token (a number or URL the engine
+/// expands into several words) make one mark. A token the engine did not report (a lone dash or
+/// emoji it skipped) takes the previous word's time + 1 ms. Times are then made strictly
+/// increasing by nudging each to at least the previous + 1 ms. A sentence starts at the first
+/// token and at each token holding a sentence event. Errors when the last word would start at or
+/// after the end of the audio.
+pub(crate) fn build_marks(
     text: &str,
-    events: &[EngineEvent],
+    events: &[ByteEvent],
     duration_ms: f64,
 ) -> Result<String, SpeechError> {
     let toks = tokens(text);
@@ -118,14 +157,7 @@ pub(crate) fn speech_marks(
     sentence_start[0] = true;
     let mut furthest = 0;
     for ev in events {
-        // Positions are 1-based; 0 marks an event that belongs to no text (the end pause).
-        let Some(pos) = usize::try_from(ev.char_position)
-            .ok()
-            .and_then(|p| p.checked_sub(1))
-        else {
-            continue;
-        };
-        let (tok, inside) = token_at(&toks, pos);
+        let (tok, inside) = token_at(&toks, ev.byte);
         if ev.sentence {
             sentence_start[tok] = true;
             continue;
@@ -140,7 +172,7 @@ pub(crate) fn speech_marks(
         } else {
             &mut before_time[tok]
         };
-        slot.get_or_insert(u64::try_from(ev.time_ms).unwrap_or(0));
+        slot.get_or_insert(ev.time_ms);
     }
     let word_time: Vec<Option<u64>> = inside_time
         .iter()
@@ -190,7 +222,14 @@ pub(crate) fn speech_marks(
     Ok(out)
 }
 
-fn push_mark(out: &mut String, time: u64, kind: &str, text: &str, start: usize, end: usize) {
+pub(crate) fn push_mark(
+    out: &mut String,
+    time: u64,
+    kind: &str,
+    text: &str,
+    start: usize,
+    end: usize,
+) {
     // Writing to a String cannot fail.
     let _ = write!(
         out,
@@ -247,21 +286,10 @@ mod tests {
     }
 
     #[test]
-    fn tokens_carry_byte_and_char_ranges() {
+    fn tokens_carry_byte_ranges() {
         let t = tokens(" é\t🙂x  b ");
-        assert_eq!(t.len(), 3);
-        assert_eq!(
-            (t[0].start, t[0].end, t[0].first_char, t[0].end_char),
-            (1, 3, 1, 2)
-        );
-        assert_eq!(
-            (t[1].start, t[1].end, t[1].first_char, t[1].end_char),
-            (4, 9, 3, 5)
-        );
-        assert_eq!(
-            (t[2].start, t[2].end, t[2].first_char, t[2].end_char),
-            (11, 12, 7, 8)
-        );
+        let ranges: Vec<(usize, usize)> = t.iter().map(|t| (t.start, t.end)).collect();
+        assert_eq!(ranges, [(1, 3), (4, 9), (11, 12)]);
         assert!(tokens(" \n\t").is_empty());
     }
 
