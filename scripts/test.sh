@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
+source scripts/setup-test-tools.sh
+# Checks no one here wrote: the state machine definition and the SAM template.
+asl-validator --json-path statemachine/video.asl.json
+sam validate --lint --region us-east-1 --template template.yaml
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)
