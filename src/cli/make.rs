@@ -129,6 +129,12 @@ impl Progress {
             Event::StateEntered { name, path, .. } if !path.contains('/') => {
                 self.line(name.clone());
             }
+            Event::StateExited { name, output, .. }
+                if name == "Render chunk" && output.get("reused") == Some(&Value::Bool(true)) =>
+            {
+                let index = output.get("index").and_then(Value::as_u64).unwrap_or_default();
+                self.line(format!("Render chunks: chunk {index} already rendered, reused"));
+            }
             Event::MapItemDone {
                 state,
                 index,
