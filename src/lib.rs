@@ -6,6 +6,7 @@
 //! on one machine.
 
 pub mod background;
+pub mod cloud;
 pub mod compose;
 pub mod encode;
 pub mod frame;

@@ -26,17 +26,21 @@ struct Cli {
 enum Command {
     /// Render narration + speech marks (+ background) into a 1080x1920 MP4 with captions.
     Render(RenderArgs),
-    /// Narrate a story with the embedded engine (espeak-ng): audio plus word timings.
+    /// Narrate a story: audio plus word timings (Amazon Polly speech-marks format).
     Speak {
         /// The story (UTF-8 text; a first line is read as the title, as written).
         #[arg(long)]
         story: PathBuf,
-        /// Voice: a name, identifier or language (see `storyreel voices`), optional `+variant`.
-        #[arg(long, default_value = storyreel_speech::ESPEAK_DEFAULT_VOICE)]
-        voice: String,
-        /// Speaking rate in words per minute.
-        #[arg(long, default_value_t = storyreel_speech::ESPEAK_DEFAULT_RATE_WPM)]
-        rate: u32,
+        /// Engine: espeak (local, default) or polly, polly-standard, polly-neural,
+        /// polly-long-form, polly-generative (Amazon Polly; standard AWS configuration).
+        #[arg(long, default_value = "espeak")]
+        engine: String,
+        /// Voice: an espeak-ng name or language, or a Polly voice id (see `storyreel voices`).
+        #[arg(long)]
+        voice: Option<String>,
+        /// Speaking rate in words per minute (default: the engine's).
+        #[arg(long)]
+        rate: Option<u32>,
         /// Narration audio to write (WAV).
         #[arg(long)]
         out_audio: PathBuf,
@@ -44,8 +48,13 @@ enum Command {
         #[arg(long)]
         out_marks: PathBuf,
     },
-    /// List the voices of the embedded engine.
-    Voices,
+    /// List voices: espeak-ng's, or Amazon Polly's (DescribeVoices).
+    Voices {
+        #[arg(long, default_value = "espeak")]
+        engine: String,
+    },
+    /// Write a story from a prompt with an OpenAI-compatible LLM (OPENAI_API_KEY, OPENAI_BASE_URL).
+    Story(cli::speak::StoryArgs),
     /// Make a video: runs the whole workflow (the deployed state machine) on this machine.
     Make(cli::make::MakeArgs),
     /// Run one step on an event, in-process (the offline twin of `sam local invoke`).
@@ -69,6 +78,8 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    #[command(flatten)]
+    Cloud(cli::cloud::CloudCommands),
     /// Stand-in word timings: spread a text's words evenly over an audio file.
     #[command(hide = true)]
     EvenMarks {
@@ -192,55 +203,6 @@ fn render(args: RenderArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn speak(
-    story: &std::path::Path,
-    voice: &str,
-    rate: u32,
-    out_audio: &std::path::Path,
-    out_marks: &std::path::Path,
-) -> anyhow::Result<()> {
-    use storyreel_speech::SpeechSynth;
-    let text =
-        std::fs::read_to_string(story).with_context(|| format!("read {}", story.display()))?;
-    let narration = storyreel_speech::EspeakSpeech::new()
-        .synthesize(&text, voice, rate)
-        .with_context(|| format!("speak {}", story.display()))?;
-    storyreel_audio::write_wav(out_audio, &narration.pcm)
-        .with_context(|| format!("write {}", out_audio.display()))?;
-    std::fs::write(out_marks, &narration.marks_jsonl)
-        .with_context(|| format!("write {}", out_marks.display()))?;
-    eprintln!(
-        "wrote {} ({:.1} s) and {}",
-        out_audio.display(),
-        narration.pcm.duration_ms() / 1000.0,
-        out_marks.display()
-    );
-    Ok(())
-}
-
-fn voices() -> anyhow::Result<()> {
-    use std::io::Write;
-    use storyreel_speech::SpeechSynth;
-    let mut out = std::io::stdout().lock();
-    for v in storyreel_speech::EspeakSpeech::new().voices()? {
-        let line = writeln!(
-            out,
-            "{:<24} {:<28} {}",
-            v.identifier,
-            v.name,
-            v.languages.join(",")
-        );
-        // A closed pipe (`storyreel voices | head`) is the reader's choice, not an error.
-        if let Err(e) = line {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Ok(());
-            }
-            return Err(e.into());
-        }
-    }
-    Ok(())
-}
-
 fn even_marks(
     text: &std::path::Path,
     audio: &std::path::Path,
@@ -270,12 +232,18 @@ fn main() -> ExitCode {
         Command::EvenMarks { text, audio, out } => even_marks(&text, &audio, &out),
         Command::Speak {
             story,
+            engine,
             voice,
             rate,
             out_audio,
             out_marks,
-        } => speak(&story, &voice, rate, &out_audio, &out_marks),
-        Command::Voices => voices(),
+        } => runtime().and_then(|rt| {
+            rt.block_on(cli::speak::speak(
+                &story, &engine, voice, rate, &out_audio, &out_marks,
+            ))
+        }),
+        Command::Voices { engine } => runtime().and_then(|rt| rt.block_on(cli::speak::voices(&engine))),
+        Command::Story(a) => runtime().and_then(|rt| rt.block_on(cli::speak::story(a))),
         Command::Make(a) => runtime().and_then(|rt| rt.block_on(cli::make::make(a))),
         Command::Invoke { step, event, dir } => {
             runtime().and_then(|rt| rt.block_on(cli::make::invoke(&step, &event, &dir)))
@@ -283,6 +251,7 @@ fn main() -> ExitCode {
         Command::Watch { dir, out, once } => {
             runtime().and_then(|rt| rt.block_on(cli::make::watch(&dir, &out, once)))
         }
+        Command::Cloud(c) => runtime().and_then(|rt| rt.block_on(cli::cloud::run(c))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

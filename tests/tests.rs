@@ -8,5 +8,12 @@ mod support;
 
 mod background;
 mod bad_input;
+mod cloud;
+#[path = "support/moto.rs"]
+mod moto;
+mod events;
+mod lambda;
 mod render;
+mod story_cli;
 mod sync;
+mod workflow;

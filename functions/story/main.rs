@@ -4,7 +4,13 @@ use storyreel::steps::{StoryInput, story};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     storyreel_lambda::run("story", |env, input: StoryInput| async move {
-        story(input, env.store.as_ref(), env.jobs.as_ref(), env.llm.as_deref()).await
+        story(
+            input,
+            env.store.as_ref(),
+            env.jobs.as_ref(),
+            env.llm.as_deref(),
+        )
+        .await
     })
     .await
 }

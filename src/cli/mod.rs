@@ -1,6 +1,8 @@
 //! Subcommands that run the workflow or talk to services.
 
+pub mod cloud;
 pub mod make;
+pub mod speak;
 
 use std::sync::Arc;
 

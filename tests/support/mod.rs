@@ -2,6 +2,8 @@
 //! generate tiny fixtures (narration, speech marks, background clips) into a temporary
 //! directory at test time, so no binary file is ever committed.
 
+pub mod runtime_api;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -44,7 +44,22 @@ impl Env {
                 store: Arc::new(FsStore::new(&dir)),
                 jobs: Arc::new(FsJobs::new(dir.join("jobs"))),
                 narrators: Narrators::local(),
-                llm: None,
+                llm: storyreel::llm::from_env().map_err(|e| e.chain())?,
+                scratch,
+                threads,
+            });
+        }
+        let bucket = std::env::var("STORYREEL_BUCKET").unwrap_or_default();
+        let table = std::env::var("STORYREEL_TABLE").unwrap_or_default();
+        if !bucket.is_empty() && !table.is_empty() {
+            // The deployed stack: one AWS configuration (the function's role and region) for
+            // the bucket, the job table and Polly.
+            let conf = storyreel::cloud::load_config().await;
+            return Ok(Env {
+                store: Arc::new(storyreel::cloud::S3Store::new(&conf, &bucket)),
+                jobs: Arc::new(storyreel::cloud::DynamoJobs::new(&conf, &table)),
+                narrators: Narrators::local().with_polly(storyreel::cloud::polly(&conf)),
+                llm: storyreel::llm::from_env().map_err(|e| e.chain())?,
                 scratch,
                 threads,
             });
@@ -67,10 +82,12 @@ impl From<LambdaError> for Diagnostic {
 }
 
 /// Parses an event into a step's input; a malformed event is `InvalidInput`, named.
-pub fn parse_event<I: DeserializeOwned>(step: &'static str, event: serde_json::Value) -> Result<I, StepError> {
-    serde_json::from_value(event).map_err(|e| {
-        StepError::wrap(step, ErrorName::InvalidInput, "malformed event", e)
-    })
+pub fn parse_event<I: DeserializeOwned>(
+    step: &'static str,
+    event: serde_json::Value,
+) -> Result<I, StepError> {
+    serde_json::from_value(event)
+        .map_err(|e| StepError::wrap(step, ErrorName::InvalidInput, "malformed event", e))
 }
 
 /// Runs a step as a Lambda: one invocation per event, until the container is retired.
