@@ -627,6 +627,7 @@ async fn cloud_make(args: CloudMakeArgs) -> anyhow::Result<()> {
         },
         channel: Some(args.channel.clone()),
         trigger: None,
+        background_selector: None,
     };
     // A prompt writes a new story every time; --again makes a new job of the same request.
     let nonce = if request.story.prompt.is_some() || args.again {

@@ -231,6 +231,7 @@ pub async fn make(args: MakeArgs) -> anyhow::Result<()> {
         },
         channel: Some(args.channel.clone()),
         trigger: None,
+        background_selector: None,
     };
     let input = serde_json::to_value(&request)?;
     // The same request runs under the same execution name, so a re-run resumes its job.
@@ -423,7 +424,7 @@ pub async fn watch(dir: &Path, out: &Path, once: bool) -> anyhow::Result<()> {
                 "detail": {
                     "version": "0",
                     "bucket": {"name": "local"},
-                    "object": {"key": key, "size": size, "etag": etag},
+                    "object": {"key": storyreel::cloud::triggers::encode_event_key(&key), "size": size, "etag": etag},
                     "reason": "PutObject"
                 }
             });

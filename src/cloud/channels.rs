@@ -331,10 +331,7 @@ pub fn input_template(spec: &ChannelSpec) -> Result<String, ChannelError> {
     }
     // The request must be one the story step accepts (the background selector aside, which the
     // story step resolves before reading the rest).
-    let mut sample = request_json(spec, json!("1970-01-01T00:00:00Z"));
-    if let Some(o) = sample.as_object_mut() {
-        o.remove(BACKGROUND_SELECTOR_FIELD);
-    }
+    let sample = request_json(spec, json!("1970-01-01T00:00:00Z"));
     serde_json::from_value::<JobRequest>(sample)
         .map_err(|e| invalid(format!("the story step would refuse it: {e}")))?;
     let text = request_json(spec, json!(TIME_MARK)).to_string();

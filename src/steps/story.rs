@@ -73,6 +73,10 @@ pub struct JobRequest {
     pub channel: Option<String>,
     #[serde(default)]
     pub trigger: Option<Trigger>,
+    /// Picks a background from the library when `background` is not given: by id, by tag, or
+    /// at random (the same pick on every retry of a job).
+    #[serde(default)]
+    pub background_selector: Option<crate::cloud::backgrounds::BackgroundSelector>,
 }
 
 /// The `story` step's output.
@@ -156,10 +160,14 @@ fn parse_request(v: &Value) -> Result<Request, StepError> {
                 "S3 event has no detail.object (expected key, size, etag)",
             )
         })?;
-        let key = obj
+        let raw_key = obj
             .get("key")
             .and_then(Value::as_str)
             .ok_or_else(|| StepError::invalid(STEP, "S3 event has no detail.object.key"))?;
+        // S3 event notifications URL-encode keys (a space is `+`).
+        let key = crate::cloud::triggers::decode_event_key(raw_key)
+            .map_err(|e| StepError::wrap(STEP, ErrorName::InvalidInput, "S3 event", e))?;
+        let key = key.as_str();
         let size = obj.get("size").and_then(Value::as_u64).unwrap_or(0);
         let etag = obj.get("etag").and_then(Value::as_str).unwrap_or_default();
         return Ok(Request::Drop {
@@ -330,12 +338,17 @@ pub async fn story(
         .clone()
         .or_else(|| req.trigger.as_ref().map(|t| t.channel.clone()))
         .unwrap_or_else(|| "r/storyreel".into());
+    let background = match (&req.background, &req.background_selector) {
+        (Some(b), _) => Some(b.clone()),
+        (None, Some(sel)) => Some(pick_background(store, sel, &job_id).await?),
+        (None, None) => None,
+    };
     let job = Job {
         job_id: job_id.clone(),
         title: title.clone(),
         story_key: keys::story(&job_id),
         voice: req.voice.clone(),
-        background: req.background.clone(),
+        background,
         render: req.render.clone(),
         channel,
     };
@@ -362,6 +375,22 @@ pub async fn story(
         }
     }
     Ok(StoryOutput { job, duplicate })
+}
+
+/// Resolves a library selector to a background, the same one on every retry of the job.
+async fn pick_background(
+    store: &dyn BlobStore,
+    selector: &crate::cloud::backgrounds::BackgroundSelector,
+    job_id: &str,
+) -> Result<BackgroundChoice, StepError> {
+    use crate::cloud::backgrounds as lib;
+    let catalog = lib::list(store, None)
+        .await
+        .map_err(|e| StepError::wrap(STEP, ErrorName::Retryable, "background library", e))?;
+    let seed = u64::from_str_radix(&keys::hash(&[b"background", job_id.as_bytes()]), 16).unwrap_or(0);
+    let meta = lib::pick_background(&catalog, selector, seed)
+        .map_err(|e| StepError::wrap(STEP, ErrorName::InvalidInput, "background library", e))?;
+    Ok(lib::choice(meta, None))
 }
 
 /// Checks the options every later step relies on, so a bad value fails here, named.
