@@ -71,7 +71,7 @@ impl EncoderSettings {
         if !(0.0..=51.0).contains(&self.crf) || self.crf.is_nan() {
             return Err(EncodeError::InvalidCrf(self.crf));
         }
-        let ok = |v: u32| (16..=4096).contains(&v) && v % 2 == 0;
+        let ok = |v: u32| (16..=4096).contains(&v) && v.is_multiple_of(2);
         if !ok(self.width) || !ok(self.height) {
             return Err(EncodeError::InvalidSize(self.width, self.height));
         }

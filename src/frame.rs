@@ -26,7 +26,7 @@ impl Frame {
     /// A black frame. `width` and `height` must be even (the caller's sizes come from
     /// [`crate::plan::OutputSize`], which guarantees it).
     pub fn black(width: usize, height: usize) -> Self {
-        debug_assert!(width % 2 == 0 && height % 2 == 0);
+        debug_assert!(width.is_multiple_of(2) && height.is_multiple_of(2));
         let c = (width / 2) * (height / 2);
         Frame {
             width,

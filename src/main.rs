@@ -242,7 +242,9 @@ fn main() -> ExitCode {
                 &story, &engine, voice, rate, &out_audio, &out_marks,
             ))
         }),
-        Command::Voices { engine } => runtime().and_then(|rt| rt.block_on(cli::speak::voices(&engine))),
+        Command::Voices { engine } => {
+            runtime().and_then(|rt| rt.block_on(cli::speak::voices(&engine)))
+        }
         Command::Story(a) => runtime().and_then(|rt| rt.block_on(cli::speak::story(a))),
         Command::Make(a) => runtime().and_then(|rt| rt.block_on(cli::make::make(a))),
         Command::Invoke { step, event, dir } => {

@@ -310,10 +310,10 @@ impl RenderPlan {
     /// What is drawn over the background at frame `index`.
     pub fn overlay_at(&self, index: u64) -> OverlayKey {
         let t = self.frame_ms(index);
-        if let Some(card) = &self.title {
-            if t < card.until_ms {
-                return OverlayKey::Title;
-            }
+        if let Some(card) = &self.title
+            && t < card.until_ms
+        {
+            return OverlayKey::Title;
         }
         match storyreel_captions::pages::active(&self.pages, t) {
             Some((page, word)) => OverlayKey::Caption { page, word },

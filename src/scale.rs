@@ -272,7 +272,7 @@ mod tests {
         assert_eq!(r.y, 160);
         // Tiny or odd inputs never produce zero or odd sizes.
         let r = cover_crop(3, 2, 1080, 1920);
-        assert!(r.w >= 2 && r.h >= 2 && r.w % 2 == 0 && r.h % 2 == 0);
+        assert!(r.w >= 2 && r.h >= 2 && r.w.is_multiple_of(2) && r.h.is_multiple_of(2));
     }
 
     #[test]

@@ -46,8 +46,7 @@ pub fn events_dir() -> PathBuf {
 /// `events/<name>` as JSON.
 pub fn event(name: &str) -> Value {
     let p = events_dir().join(name);
-    let text =
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", p.display()))
 }
 
@@ -110,7 +109,10 @@ fn every_event_file_parses_as_its_input() {
 
     let readme = std::fs::read_to_string(events_dir().join("README.md")).expect("events/README.md");
     for (name, kind) in EVENTS {
-        assert!(readme.contains(name), "events/README.md does not describe {name}");
+        assert!(
+            readme.contains(name),
+            "events/README.md does not describe {name}"
+        );
         let v = event(name);
         match kind {
             "story" => {
@@ -153,7 +155,9 @@ fn every_event_file_parses_as_its_input() {
     let drop = event("drop.json");
     assert_eq!(drop["source"], "aws.s3");
     assert_eq!(drop["detail-type"], "Object Created");
-    let key = drop["detail"]["object"]["key"].as_str().expect("object key");
+    let key = drop["detail"]["object"]["key"]
+        .as_str()
+        .expect("object key");
     assert!(key.starts_with(storyreel::keys::DROP_PREFIX) && key.ends_with(".txt"));
 }
 
@@ -226,10 +230,23 @@ async fn the_sample_events_are_what_the_chain_produces() {
     let video = dir
         .path()
         .join(published["outputs"]["video"].as_str().expect("video key"));
-    assert_eq!(decode_errors(&video), "", "{} decodes cleanly", video.display());
+    assert_eq!(
+        decode_errors(&video),
+        "",
+        "{} decodes cleanly",
+        video.display()
+    );
     let v = only_stream(&streams(&video), "video").clone();
-    assert_eq!(num(&v, "nb_read_frames") as u64, speech["frames"].as_u64().unwrap());
-    let record = steps.jobs.get("sample").await.expect("read job").expect("job exists");
+    assert_eq!(
+        num(&v, "nb_read_frames") as u64,
+        speech["frames"].as_u64().unwrap()
+    );
+    let record = steps
+        .jobs
+        .get("sample")
+        .await
+        .expect("read job")
+        .expect("job exists");
     assert_eq!(record.status, JobStatus::Succeeded);
 
     // The Catch's record of a failure, on a store where the job never started.
@@ -237,7 +254,12 @@ async fn the_sample_events_are_what_the_chain_produces() {
     let steps = LocalSteps::in_dir(other.path(), 1);
     let out = invoke(&steps, "publish", event("publish-failure.json")).await;
     assert_eq!(out["status"], "failed");
-    let record = steps.jobs.get("sample").await.expect("read job").expect("job recorded");
+    let record = steps
+        .jobs
+        .get("sample")
+        .await
+        .expect("read job")
+        .expect("job recorded");
     assert_eq!(record.status, JobStatus::Failed);
     let failure = record.error.expect("failure recorded");
     assert_eq!(failure.step, "Render chunks");
@@ -296,10 +318,16 @@ async fn the_drop_event_starts_a_job_once() {
     assert!(job_id.starts_with("the-note-on-the-fridge"), "{job_id}");
     assert_eq!(first["job"]["title"], "The Note on the Fridge");
     let record = steps.jobs.get(&job_id).await.unwrap().expect("job created");
-    assert_eq!((record.source.as_str(), record.source_detail.as_str()), ("drop", key));
+    assert_eq!(
+        (record.source.as_str(), record.source_detail.as_str()),
+        ("drop", key)
+    );
     let story_key = first["job"]["story_key"].as_str().unwrap();
     let stored = std::fs::read_to_string(dir.path().join(story_key)).expect("story stored");
-    assert!(stored.starts_with("The Note on the Fridge\n\n"), "{stored:?}");
+    assert!(
+        stored.starts_with("The Note on the Fridge\n\n"),
+        "{stored:?}"
+    );
 
     let again = invoke(&steps, "story", story_input(&drop, "drop-2")).await;
     assert_eq!(again["duplicate"], true);
@@ -360,6 +388,9 @@ async fn the_prompt_and_channel_events_write_stories() {
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["job"]["job_id"], job_id);
     let asked = llm.0.lock().unwrap().clone();
-    assert_eq!(asked[0], event("story-prompt.json")["request"]["story"]["prompt"]);
+    assert_eq!(
+        asked[0],
+        event("story-prompt.json")["request"]["story"]["prompt"]
+    );
     assert_eq!(asked[1], channel["story"]["prompt"]);
 }

@@ -105,7 +105,12 @@ fn every_function_serves_its_events_through_the_runtime_api() {
     let out = publish.ok(&event("publish.json"));
     assert_eq!(out["status"], "succeeded", "{out}");
     let video = store.join(out["outputs"]["video"].as_str().expect("video key"));
-    assert_eq!(decode_errors(&video), "", "{} decodes cleanly", video.display());
+    assert_eq!(
+        decode_errors(&video),
+        "",
+        "{} decodes cleanly",
+        video.display()
+    );
     drop(publish);
 
     // Record failure, as the state machine's Catch calls publish.

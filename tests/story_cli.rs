@@ -15,7 +15,8 @@ const TITLE: &str = "My Neighbour Only Talks Through Notes";
 
 /// A story of about 160 words: inside the 60-second budget at 160 words a minute.
 fn body() -> String {
-    let sentence = "Every morning a new note sits under my door, folded twice, in the same blue ink.";
+    let sentence =
+        "Every morning a new note sits under my door, folded twice, in the same blue ink.";
     let mut b = String::new();
     for i in 0..10 {
         b.push_str(sentence);
@@ -99,13 +100,24 @@ fn story_prompt_streams_and_writes_a_story_file() {
     let dir = support::tempdir();
     let out = dir.path().join("story.txt");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_storyreel"));
-    cmd.args(["story", "--prompt", "a neighbour who only talks through notes", "--out"])
-        .arg(&out);
+    cmd.args([
+        "story",
+        "--prompt",
+        "a neighbour who only talks through notes",
+        "--out",
+    ])
+    .arg(&out);
     with_llm(&mut cmd, &base);
     let o = support::run(&mut cmd);
     let streamed = String::from_utf8_lossy(&o.stderr);
-    assert!(streamed.contains(TITLE), "the title was not streamed: {streamed}");
-    assert!(streamed.contains("folded twice, in the same blue ink"), "{streamed}");
+    assert!(
+        streamed.contains(TITLE),
+        "the title was not streamed: {streamed}"
+    );
+    assert!(
+        streamed.contains("folded twice, in the same blue ink"),
+        "{streamed}"
+    );
     let file = std::fs::read_to_string(&out).unwrap();
     let (title, rest) = file.split_once("\n\n").unwrap();
     assert_eq!(title, TITLE);
@@ -115,7 +127,9 @@ fn story_prompt_streams_and_writes_a_story_file() {
     assert_eq!(reqs[0]["model"], "test-model");
     assert_eq!(reqs[0]["stream"], true);
     assert_eq!(reqs[0]["response_format"]["type"], "json_schema");
-    let system = reqs[0]["messages"][0]["content"].as_str().unwrap_or_default();
+    let system = reqs[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default();
     assert!(system.contains("First person"), "{system}");
 }
 
@@ -126,18 +140,31 @@ fn make_prompt_produces_a_video() {
     let dir = support::tempdir();
     let out = dir.path().join("out");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_storyreel"));
-    cmd.args(["make", "--prompt", "a neighbour who only talks through notes", "--draft", "--out"])
-        .arg(&out);
+    cmd.args([
+        "make",
+        "--prompt",
+        "a neighbour who only talks through notes",
+        "--draft",
+        "--out",
+    ])
+    .arg(&out);
     with_llm(&mut cmd, &base);
     let o = support::run(&mut cmd);
     let video = std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
     let s = streams(&video);
     assert_eq!(text(only_stream(&s, "video"), "codec_name"), "h264");
     assert_eq!(decode_errors(&video), "");
-    let job_id = video.parent().unwrap().file_name().unwrap().to_string_lossy().to_string();
-    let job: Value =
-        serde_json::from_slice(&std::fs::read(out.join("jobs").join(format!("{job_id}.json"))).unwrap())
-            .unwrap();
+    let job_id = video
+        .parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .to_string();
+    let job: Value = serde_json::from_slice(
+        &std::fs::read(out.join("jobs").join(format!("{job_id}.json"))).unwrap(),
+    )
+    .unwrap();
     assert_eq!(job["title"], TITLE);
     assert_eq!(job["source"], "prompt");
     assert_eq!(requests.lock().unwrap().len(), 1);
@@ -175,11 +202,20 @@ https://example.com/a?b=1 😀 Pneumonoultramicroscopicsilicovolcanoconiosis is 
     assert_eq!(got, expected);
     let mut last = -1i64;
     for m in &words {
-        let (s, e) = (m["start"].as_u64().unwrap() as usize, m["end"].as_u64().unwrap() as usize);
-        assert_eq!(&text.as_bytes()[s..e], m["value"].as_str().unwrap().as_bytes());
+        let (s, e) = (
+            m["start"].as_u64().unwrap() as usize,
+            m["end"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(
+            &text.as_bytes()[s..e],
+            m["value"].as_str().unwrap().as_bytes()
+        );
         let t = m["time"].as_i64().unwrap();
         assert!(t > last, "times not increasing at {m}");
         last = t;
     }
-    assert!((last as u64) < audio_ms, "last word at {last} ms, audio ends at {audio_ms} ms");
+    assert!(
+        (last as u64) < audio_ms,
+        "last word at {last} ms, audio ends at {audio_ms} ms"
+    );
 }

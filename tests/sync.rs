@@ -96,10 +96,10 @@ fn issue2_highlight_moves_on_the_frame_its_click_is_heard() {
     let mut moves = Vec::new();
     for n in 0..lit.len() {
         let prev = if n == 0 { None } else { lit[n - 1].as_ref() };
-        if let Some(h) = &lit[n] {
-            if prev.is_none_or(|p| !same_word(p, h)) {
-                moves.push(n);
-            }
+        if let Some(h) = &lit[n]
+            && prev.is_none_or(|p| !same_word(p, h))
+        {
+            moves.push(n);
         }
     }
     let report = || {

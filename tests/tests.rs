@@ -9,10 +9,10 @@ mod support;
 mod background;
 mod bad_input;
 mod cloud;
-#[path = "support/moto.rs"]
-mod moto;
 mod events;
 mod lambda;
+#[path = "support/moto.rs"]
+mod moto;
 mod render;
 mod story_cli;
 mod sync;

@@ -59,11 +59,17 @@ fn make_runs_the_state_machine_and_leaves_a_playable_video() {
     assert!(total >= 2, "{job:#}");
     assert_eq!(job["chunks_done"].as_array().unwrap().len() as u64, total);
     let video = output_video(&job);
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), video.display().to_string());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        video.display().to_string()
+    );
     let s = streams(&video);
     let v = only_stream(&s, "video");
     assert_eq!(text(v, "codec_name"), "h264");
-    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(1080), Some(1920)));
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(1080), Some(1920))
+    );
     assert_eq!(text(v, "r_frame_rate"), "30/1");
     assert_eq!(text(only_stream(&s, "audio"), "codec_name"), "aac");
     assert_eq!(decode_errors(&video), "");
@@ -82,7 +88,10 @@ fn make_runs_the_state_machine_and_leaves_a_playable_video() {
     let again = support::run(&mut make(&story, &out, &["--chunk-frames", "90"]));
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(!stderr.contains("Render chunks"), "{stderr}");
-    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), video.display().to_string());
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        video.display().to_string()
+    );
 }
 
 #[test]
@@ -111,8 +120,14 @@ fn a_killed_make_resumes_without_rerendering_finished_chunks() {
         if done >= 2 {
             break done;
         }
-        assert!(child.try_wait().unwrap().is_none(), "make finished before it was killed");
-        assert!(started.elapsed() < Duration::from_secs(300), "no chunk finished in time");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "make finished before it was killed"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "no chunk finished in time"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     child.kill().unwrap();
@@ -125,13 +140,20 @@ fn a_killed_make_resumes_without_rerendering_finished_chunks() {
     let o = support::run(&mut make(&story, &out, &args));
     let stderr = String::from_utf8_lossy(&o.stderr);
     let reused = stderr.matches("already rendered, reused").count();
-    assert!(reused >= done_before, "only {reused} of {done_before} finished chunks reused:\n{stderr}");
+    assert!(
+        reused >= done_before,
+        "only {reused} of {done_before} finished chunks reused:\n{stderr}"
+    );
     assert!(reused < total, "nothing was left to render:\n{stderr}");
     let job = job_record(&out).unwrap();
     assert_eq!(job["status"], "succeeded");
     let video = output_video(&job);
     assert_eq!(decode_errors(&video), "");
-    assert_eq!(frame_md5s(&video), reference, "the resumed video differs from a whole run");
+    assert_eq!(
+        frame_md5s(&video),
+        reference,
+        "the resumed video differs from a whole run"
+    );
 }
 
 #[test]
@@ -150,7 +172,10 @@ fn a_malformed_story_fails_through_the_catch_and_is_recorded() {
     assert_eq!(job["status"], "failed");
     assert_eq!(job["error"]["step"], "Story");
     assert_eq!(job["error"]["error"], "InvalidInput");
-    assert!(job["error"]["cause"].as_str().unwrap().contains("story"), "{job:#}");
+    assert!(
+        job["error"]["cause"].as_str().unwrap().contains("story"),
+        "{job:#}"
+    );
     // Nothing half-written looks done.
     assert!(!out.join("out").exists());
 }
@@ -159,7 +184,11 @@ fn a_malformed_story_fails_through_the_catch_and_is_recorded() {
 fn a_corrupt_background_fails_in_a_later_step_with_the_step_named() {
     let dir = support::tempdir();
     let story = support::write(dir.path(), "story.txt", STORY);
-    let bg = support::write(dir.path(), "bg.mp4", b"\0\0\0\x18ftypisom not really a video");
+    let bg = support::write(
+        dir.path(),
+        "bg.mp4",
+        b"\0\0\0\x18ftypisom not really a video",
+    );
     let out = dir.path().join("out");
     let o = make(&story, &out, &["--background", bg.to_str().unwrap()])
         .output()
@@ -171,7 +200,10 @@ fn a_corrupt_background_fails_in_a_later_step_with_the_step_named() {
     assert_eq!(job["error"]["step"], "Render chunks", "{job:#}");
     assert_eq!(job["error"]["error"], "InvalidInput");
     let cause = job["error"]["cause"].as_str().unwrap();
-    assert!(cause.contains("render-chunk") && cause.contains("background"), "{cause}");
+    assert!(
+        cause.contains("render-chunk") && cause.contains("background"),
+        "{cause}"
+    );
     assert!(stderr.contains("background"), "{stderr}");
     assert!(!out.join("out").exists());
 }

@@ -172,12 +172,12 @@ impl VideoBackground {
                 Frame::black(width, height)
             }
         };
-        if self.current_pts != Some(target) {
-            if let Err(e) = self.seek_and_decode(target, &mut out) {
-                self.current_pts = None;
-                self.picture = Some(out);
-                return Err(e);
-            }
+        if self.current_pts != Some(target)
+            && let Err(e) = self.seek_and_decode(target, &mut out)
+        {
+            self.current_pts = None;
+            self.picture = Some(out);
+            return Err(e);
         }
         Ok(self.picture.insert(out))
     }
@@ -280,10 +280,10 @@ impl VideoBackground {
     fn is_reference(&self) -> bool {
         let nls = self.track.avc.nal_length_size;
         for nal in storyreel_mp4::h264::avcc_nals(&self.sample, nls).flatten() {
-            if let Some(&b) = nal.first() {
-                if matches!(b & 0x1f, 1 | 5) {
-                    return b & 0x60 != 0;
-                }
+            if let Some(&b) = nal.first()
+                && matches!(b & 0x1f, 1 | 5)
+            {
+                return b & 0x60 != 0;
             }
         }
         true

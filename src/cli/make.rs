@@ -132,8 +132,13 @@ impl Progress {
             Event::StateExited { name, output, .. }
                 if name == "Render chunk" && output.get("reused") == Some(&Value::Bool(true)) =>
             {
-                let index = output.get("index").and_then(Value::as_u64).unwrap_or_default();
-                self.line(format!("Render chunks: chunk {index} already rendered, reused"));
+                let index = output
+                    .get("index")
+                    .and_then(Value::as_u64)
+                    .unwrap_or_default();
+                self.line(format!(
+                    "Render chunks: chunk {index} already rendered, reused"
+                ));
             }
             Event::MapItemDone {
                 state,

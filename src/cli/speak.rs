@@ -12,7 +12,9 @@ pub async fn narrators(engine: &str) -> Narrators {
     let n = Narrators::local();
     if engine.starts_with("polly") {
         let conf = aws_config::load_from_env().await;
-        n.with_polly(storyreel_speech::PollySpeech::new(aws_sdk_polly::Client::new(&conf)))
+        n.with_polly(storyreel_speech::PollySpeech::new(
+            aws_sdk_polly::Client::new(&conf),
+        ))
     } else {
         n
     }
@@ -36,7 +38,8 @@ pub async fn speak(
     out_audio: &Path,
     out_marks: &Path,
 ) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(story).with_context(|| format!("read {}", story.display()))?;
+    let text =
+        std::fs::read_to_string(story).with_context(|| format!("read {}", story.display()))?;
     let narrators = narrators(engine).await;
     let options = VoiceOptions {
         engine: engine.to_string(),
@@ -83,7 +86,9 @@ pub async fn voices(engine: &str) -> anyhow::Result<()> {
     } else if engine == "espeak" {
         storyreel_speech::EspeakSpeech::new().voices()?
     } else {
-        anyhow::bail!("unknown engine {engine:?} (expected espeak or polly[-standard|-neural|-long-form|-generative])");
+        anyhow::bail!(
+            "unknown engine {engine:?} (expected espeak or polly[-standard|-neural|-long-form|-generative])"
+        );
     };
     let mut out = std::io::stdout().lock();
     for v in list {
@@ -145,10 +150,12 @@ pub async fn story(args: StoryArgs) -> anyhow::Result<()> {
     let req = storyreel_story::StoryRequest {
         prompt: args.prompt,
         seconds: args.seconds,
-        style: args
-            .style
-            .parse()
-            .map_err(|_| anyhow::anyhow!("unknown --style {:?} (expected post or replies)", args.style))?,
+        style: args.style.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "unknown --style {:?} (expected post or replies)",
+                args.style
+            )
+        })?,
         recent_titles: args.avoid_titles,
     };
     let mut stderr = std::io::stderr();

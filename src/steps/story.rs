@@ -134,7 +134,7 @@ pub(crate) fn story_err(e: storyreel_story::StoryError) -> StepError {
 
 /// The parsed execution input.
 enum Request {
-    Job(JobRequest),
+    Job(Box<JobRequest>),
     /// An S3 "Object Created" event under the drop prefix.
     Drop {
         key: String,
@@ -177,7 +177,7 @@ fn parse_request(v: &Value) -> Result<Request, StepError> {
         });
     }
     serde_json::from_value::<JobRequest>(v.clone())
-        .map(Request::Job)
+        .map(|r| Request::Job(Box::new(r)))
         .map_err(|e| StepError::wrap(STEP, ErrorName::InvalidInput, "malformed job request", e))
 }
 
@@ -241,6 +241,7 @@ pub async fn story(
             (JobRequest::default(), "drop", key, Some(raw), Some(id))
         }
         Request::Job(req) => {
+            let req = *req;
             let s = &req.story;
             let given = [s.text.is_some(), s.key.is_some(), s.prompt.is_some()];
             if given.iter().filter(|g| **g).count() != 1 {
@@ -387,7 +388,8 @@ async fn pick_background(
     let catalog = lib::list(store, None)
         .await
         .map_err(|e| StepError::wrap(STEP, ErrorName::Retryable, "background library", e))?;
-    let seed = u64::from_str_radix(&keys::hash(&[b"background", job_id.as_bytes()]), 16).unwrap_or(0);
+    let seed =
+        u64::from_str_radix(&keys::hash(&[b"background", job_id.as_bytes()]), 16).unwrap_or(0);
     let meta = lib::pick_background(&catalog, selector, seed)
         .map_err(|e| StepError::wrap(STEP, ErrorName::InvalidInput, "background library", e))?;
     Ok(lib::choice(meta, None))

@@ -11,7 +11,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -245,9 +245,7 @@ fn read_request(r: &mut impl BufRead) -> Result<Option<Request>, String> {
                 // Trailers, up to the blank line.
                 loop {
                     let mut t = String::new();
-                    if r.read_line(&mut t).map_err(|e| e.to_string())? == 0
-                        || t.trim().is_empty()
-                    {
+                    if r.read_line(&mut t).map_err(|e| e.to_string())? == 0 || t.trim().is_empty() {
                         break;
                     }
                 }
@@ -340,7 +338,11 @@ fn route(req: &Request, shared: &Shared) -> Answer {
                     None => {
                         st.violations
                             .push(format!("answer to unknown or answered request {id}"));
-                        (400, Vec::new(), br#"{"errorType":"InvalidRequestID"}"#.to_vec())
+                        (
+                            400,
+                            Vec::new(),
+                            br#"{"errorType":"InvalidRequestID"}"#.to_vec(),
+                        )
                     }
                 },
                 Err(e) => {
@@ -451,7 +453,10 @@ impl Function {
                 "AWS_LAMBDA_LOG_STREAM_NAME",
                 "2025/01/15/[$LATEST]0123456789abcdef0123456789abcdef".into(),
             ),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}").into()),
+            (
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{name}").into(),
+            ),
             ("TMPDIR", tmp.into_os_string()),
         ];
         cmd.envs(envs)
@@ -522,7 +527,9 @@ impl Function {
     pub fn err(&mut self, event: &Value) -> Reported {
         match self.invoke(event) {
             Outcome::Error(e) => e,
-            Outcome::Response(v) => panic!("{} answered {v} to {event}, expected an error", self.name),
+            Outcome::Response(v) => {
+                panic!("{} answered {v} to {event}, expected an error", self.name)
+            }
         }
     }
 

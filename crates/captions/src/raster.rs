@@ -330,7 +330,11 @@ mod tests {
         let cov: Vec<f32> = (0..w * h)
             .map(|_| {
                 seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
-                if (seed >> 16) % 17 == 0 { 1.0 } else { 0.3 }
+                if (seed >> 16).is_multiple_of(17) {
+                    1.0
+                } else {
+                    0.3
+                }
             })
             .collect();
         let d = distance_to_ink(&cov, w, h, 6.0);

@@ -632,7 +632,7 @@ impl Sizes<'_> {
             Sizes::Table(t) => t.u32(i, 0),
             Sizes::Compact { bits: 4, data } => {
                 let b = data.get(i / 2).copied().unwrap_or(0);
-                u32::from(if i % 2 == 0 { b >> 4 } else { b & 0xf })
+                u32::from(if i.is_multiple_of(2) { b >> 4 } else { b & 0xf })
             }
             Sizes::Compact { bits: 8, data } => data.get(i).copied().map_or(0, u32::from),
             Sizes::Compact { data, .. } => data
@@ -925,30 +925,30 @@ fn parse_video_trak(
         .max()
         .unwrap_or(0)
         .max(0);
-    if let Some((_, segment)) = edit {
-        if segment > 0 {
-            if movie_timescale == 0 {
-                return Err(malformed(
-                    FourCc::new(b"mvhd"),
-                    "timescale 0 (expected >= 1)",
-                ));
-            }
-            let media = u128::from(segment) * u128::from(timescale) / u128::from(movie_timescale);
-            duration = duration.min(i64::try_from(media).unwrap_or(i64::MAX));
+    if let Some((_, segment)) = edit
+        && segment > 0
+    {
+        if movie_timescale == 0 {
+            return Err(malformed(
+                FourCc::new(b"mvhd"),
+                "timescale 0 (expected >= 1)",
+            ));
         }
+        let media = u128::from(segment) * u128::from(timescale) / u128::from(movie_timescale);
+        duration = duration.min(i64::try_from(media).unwrap_or(i64::MAX));
     }
 
     let (mut width, mut height) = (entry.width, entry.height);
     let tkhd = trak.child(b"tkhd")?;
     let rotation = tkhd.as_ref().map_or(0, |t| rotation_of(t.payload));
-    if width == 0 || height == 0 {
-        if let Some(tkhd) = tkhd {
-            let p = tkhd.payload;
-            if p.len() >= 8 {
-                let at = p.len() - 8;
-                width = u32::from_be_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]]) >> 16;
-                height = u32::from_be_bytes([p[at + 4], p[at + 5], p[at + 6], p[at + 7]]) >> 16;
-            }
+    if (width == 0 || height == 0)
+        && let Some(tkhd) = tkhd
+    {
+        let p = tkhd.payload;
+        if p.len() >= 8 {
+            let at = p.len() - 8;
+            width = u32::from_be_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]]) >> 16;
+            height = u32::from_be_bytes([p[at + 4], p[at + 5], p[at + 6], p[at + 7]]) >> 16;
         }
     }
     Ok(VideoTrack {

@@ -1061,7 +1061,7 @@ mod tests {
 
     impl BitWriter {
         fn bit(&mut self, b: u32) {
-            if self.bits % 8 == 0 {
+            if self.bits.is_multiple_of(8) {
                 self.bytes.push(0);
             }
             if b != 0 {

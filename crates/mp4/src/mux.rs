@@ -273,16 +273,16 @@ fn validate_audio(a: &AudioTrackSpec) -> Result<(), MuxError> {
     if !(1..=8).contains(&a.channels) {
         return Err(range_err("audio", "channel count", a.channels.into(), 1, 8));
     }
-    if let AudioCodec::Aac { asc } = &a.codec {
-        if !(1..=64).contains(&asc.len()) {
-            return Err(range_err(
-                "audio",
-                "audio specific config length",
-                asc.len() as i64,
-                1,
-                64,
-            ));
-        }
+    if let AudioCodec::Aac { asc } = &a.codec
+        && !(1..=64).contains(&asc.len())
+    {
+        return Err(range_err(
+            "audio",
+            "audio specific config length",
+            asc.len() as i64,
+            1,
+            64,
+        ));
     }
     if a.samples.is_empty() || a.samples.len() > MAX_SAMPLES {
         return Err(MuxError::SampleCount {
