@@ -54,6 +54,60 @@ impl StoryLlm for OpenAiStories {
     }
 }
 
+/// Where an API key comes from when it is not in the environment: a secret store, read when
+/// first needed (see [`KeyedStories`]).
+#[async_trait]
+pub trait ApiKeySource: Send + Sync {
+    /// What the key is (for messages); never the key itself.
+    fn describe(&self) -> String;
+    async fn api_key(&self) -> Result<String, StepError>;
+}
+
+/// A writer whose API key is fetched from an [`ApiKeySource`] on the first story, then kept:
+/// one read per container, none for given texts. A failed read is not kept, so the next
+/// story tries again.
+pub struct KeyedStories {
+    config: LlmConfig,
+    key: Box<dyn ApiKeySource>,
+    writer: tokio::sync::OnceCell<OpenAiStories>,
+}
+
+impl KeyedStories {
+    pub fn new(config: LlmConfig, key: Box<dyn ApiKeySource>) -> Self {
+        KeyedStories {
+            config,
+            key,
+            writer: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl StoryLlm for KeyedStories {
+    async fn write(
+        &self,
+        prompt: &str,
+        seconds: u32,
+        style: &str,
+        recent_titles: &[String],
+    ) -> Result<WrittenStory, StepError> {
+        let writer = self
+            .writer
+            .get_or_try_init(|| async {
+                let api_key = self.key.api_key().await?;
+                let config = LlmConfig {
+                    api_key: Some(api_key),
+                    ..self.config.clone()
+                };
+                OpenAiStories::new(config).map_err(|e| {
+                    StepError::wrap("story", ErrorName::InvalidInput, "LLM configuration", e)
+                })
+            })
+            .await?;
+        writer.write(prompt, seconds, style, recent_titles).await
+    }
+}
+
 /// The writer configured by the environment (`OPENAI_API_KEY`, `OPENAI_BASE_URL`, ...), or
 /// `None` when neither the key nor a base URL is set.
 pub fn from_env() -> Result<Option<Arc<dyn StoryLlm>>, StepError> {

@@ -7,7 +7,10 @@
 //! to date) into this test binary's own target directory and profile; see
 //! [`function_binary`].
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -169,4 +172,228 @@ fn a_function_without_storage_fails_at_init() {
         assert!(e.error_message.contains("STORYREEL_LOCAL_DIR"), "{e:?}");
     }
     assert!(f.api.violations().is_empty(), "{:?}", f.api.violations());
+}
+
+const PROMPT_TITLE: &str = "The Ladder That Came Back Gold";
+/// The titles the chat server answers with, in turn.
+const TITLES: [&str; 3] = [
+    PROMPT_TITLE,
+    "My Neighbour Kept a Secret All Summer",
+    "What I Found Taped to the Top Step",
+];
+
+/// About 80 words: the 30-second budget of `story-prompt.json` at 160 words a minute.
+fn prompt_body() -> String {
+    let sentences = [
+        "My neighbour borrowed my ladder in the spring and kept it all summer long.",
+        "I asked about it twice, and both times he smiled and said soon.",
+        "By autumn I had given up and bought a new ladder for the gutters.",
+        "Then one morning the old ladder was leaning against my fence again.",
+        "Every rung had been sanded smooth and painted a bright shining gold.",
+        "Taped to the top step was a note in his neat handwriting.",
+        "It said that a ladder that helps people climb deserves to look proud.",
+        "I still have no idea what he did with it all those months.",
+    ];
+    sentences.join(" ")
+}
+
+/// One request the chat server received.
+#[derive(Debug, Clone)]
+struct ChatRequest {
+    /// The `Authorization` header.
+    authorization: Option<String>,
+    body: Value,
+}
+
+/// A loopback chat-completions endpoint (`OPENAI_BASE_URL`) that streams one story as
+/// server-sent events of `{"title", "body"}` JSON content; records each request.
+fn chat_server(requests: Arc<Mutex<Vec<ChatRequest>>>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the chat server");
+    let addr = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let Ok(clone) = conn.try_clone() else {
+                continue;
+            };
+            let mut reader = BufReader::new(clone);
+            let mut len = 0usize;
+            let mut authorization = None;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let l = line.trim_end().to_ascii_lowercase();
+                if l.is_empty() {
+                    break;
+                }
+                if l.starts_with("authorization:") {
+                    authorization = Some(line["authorization:".len()..].trim().to_owned());
+                }
+                if let Some(v) = l.strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut buf = vec![0; len.min(1 << 20)];
+            if reader.read_exact(&mut buf).is_err() {
+                continue;
+            }
+            let req: Value = serde_json::from_slice(&buf).unwrap_or(Value::Null);
+            let title = {
+                let mut requests = requests.lock().unwrap();
+                requests.push(ChatRequest {
+                    authorization,
+                    body: req.clone(),
+                });
+                // A new title each time: the writer refuses to repeat a recent one.
+                TITLES[(requests.len() - 1) % TITLES.len()]
+            };
+            let content = format!(
+                "{{\"title\":{},\"body\":{}}}",
+                Value::String(title.into()),
+                Value::String(prompt_body())
+            );
+            let mut out = String::from(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n",
+            );
+            let chars: Vec<char> = content.chars().collect();
+            for (i, piece) in chars.chunks(40).enumerate() {
+                let mut delta = json!({"content": piece.iter().collect::<String>()});
+                if i == 0 {
+                    delta["role"] = json!("assistant");
+                }
+                let chunk = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+                    "created": 1, "model": req["model"],
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": null}]});
+                out.push_str(&format!("data: {chunk}\n\n"));
+            }
+            let last = json!({"id": "chatcmpl-1", "object": "chat.completion.chunk",
+                "created": 1, "model": req["model"],
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+            out.push_str(&format!("data: {last}\n\ndata: [DONE]\n\n"));
+            let _ = conn.write_all(out.as_bytes());
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+/// `story-prompt.json` through the story Lambda configured with an OpenAI-compatible endpoint
+/// (issue 5, item 3): the prompt becomes a job with the model's title and a cleaned story.
+#[test]
+fn the_story_function_writes_from_a_prompt_with_an_endpoint_configured() {
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let base = chat_server(requests.clone());
+    let dir = tempdir();
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let mut story = Function::start_with(
+        &function_binary("story"),
+        "storyreel-story",
+        Some(&store),
+        &dir.path().join("functions"),
+        &[
+            ("OPENAI_BASE_URL", base.as_str()),
+            ("OPENAI_API_KEY", "sk-test"),
+            ("STORYREEL_MODEL", "test-model"),
+        ],
+    );
+    let request = event("story-prompt.json");
+    let out = story.ok(&request);
+    assert_eq!(out["duplicate"], false);
+    assert_eq!(out["job"]["title"], PROMPT_TITLE);
+    let key = out["job"]["story_key"].as_str().expect("story key");
+    let text = std::fs::read_to_string(store.join(key)).expect("story stored");
+    assert!(
+        text.starts_with(&format!("{PROMPT_TITLE}\n\n")),
+        "title line, blank line, body: {text:?}"
+    );
+    assert!(text.contains("painted a bright shining gold"), "{text:?}");
+
+    let asked = requests.lock().unwrap().clone();
+    assert!(!asked.is_empty(), "the endpoint was not called");
+    assert_eq!(asked[0].body["model"], "test-model");
+    assert_eq!(asked[0].authorization.as_deref(), Some("Bearer sk-test"));
+    let prompt = request["request"]["story"]["prompt"].as_str().unwrap();
+    assert!(
+        asked[0].body["messages"].to_string().contains(prompt),
+        "the prompt reaches the model: {}",
+        asked[0].body["messages"]
+    );
+}
+
+/// The deployed story function's key lives in SSM Parameter Store (`OPENAI_API_KEY_PARAMETER`,
+/// a SecureString): read with the real SSM client from moto on the first prompt, sent as the
+/// bearer token, kept for the container (the second prompt works after the parameter is
+/// gone), and never logged. A missing parameter is a named, non-retried error.
+#[test]
+fn the_story_function_reads_its_key_from_parameter_store_once() {
+    const SECRET: &str = "sk-from-parameter-store-7f3a";
+    let moto = crate::moto::Moto::start();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let ssm = aws_sdk_ssm::Client::new(&rt.block_on(moto.config()));
+    rt.block_on(
+        ssm.put_parameter()
+            .name("/storyreel/openai-api-key")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .value(SECRET)
+            .send(),
+    )
+    .expect("put the key parameter");
+
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let base = chat_server(requests.clone());
+    let dir = tempdir();
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    let endpoint = moto.endpoint();
+    let start = |parameter: &str| {
+        Function::start_with(
+            &function_binary("story"),
+            "storyreel-story",
+            Some(&store),
+            &dir.path().join("functions"),
+            &[
+                ("OPENAI_BASE_URL", base.as_str()),
+                ("OPENAI_API_KEY_PARAMETER", parameter),
+                ("AWS_ENDPOINT_URL", endpoint.as_str()),
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ],
+        )
+    };
+    let mut story = start("/storyreel/openai-api-key");
+    let mut request = event("story-prompt.json");
+    story.ok(&request);
+    rt.block_on(
+        ssm.delete_parameter()
+            .name("/storyreel/openai-api-key")
+            .send(),
+    )
+    .expect("delete the key parameter");
+    request["execution"] = json!("a-second-execution");
+    request["request"]["story"]["prompt"] = json!("a second prompt, after the key is gone");
+    story.ok(&request);
+    let asked = requests.lock().unwrap().clone();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    for a in &asked {
+        assert_eq!(
+            a.authorization.as_deref(),
+            Some(format!("Bearer {SECRET}").as_str())
+        );
+    }
+
+    // A new container finds no parameter: a named error, not retried.
+    let mut fresh = start("/storyreel/openai-api-key");
+    let e = fresh.err(&request);
+    assert_eq!(e.error_type, "InvalidInput", "{e:?}");
+    assert!(
+        e.error_message
+            .contains("/storyreel/openai-api-key does not exist"),
+        "{e:?}"
+    );
+    for log in [story.log(), fresh.log()] {
+        assert!(!log.contains(SECRET), "the key was logged:\n{log}");
+    }
 }

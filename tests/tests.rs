@@ -13,6 +13,7 @@ mod events;
 mod lambda;
 #[path = "support/moto.rs"]
 mod moto;
+mod policy;
 mod render;
 mod story_cli;
 mod sync;

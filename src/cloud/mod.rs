@@ -2,7 +2,8 @@
 //! clients. [`S3Store`] is a [`crate::store::BlobStore`], [`DynamoJobs`] a
 //! [`crate::jobs::JobStore`], so every step runs unchanged in a Lambda; [`backgrounds`] is the
 //! background library (over any store), [`channels`] the scheduled channels (EventBridge rules),
-//! [`sfn`] cloud runs (Step Functions executions) and [`triggers`] what S3 events need.
+//! [`sfn`] cloud runs (Step Functions executions), [`triggers`] what S3 events need and
+//! [`secrets`] the OpenAI key in Parameter Store.
 //!
 //! Every client reads the standard AWS configuration ([`config_loader`]: profile, region,
 //! credentials, `AWS_ENDPOINT_URL`) and retries throttling and 5xx answers with the SDK's
@@ -13,6 +14,7 @@ pub mod backgrounds;
 pub mod channels;
 pub mod dynamo;
 pub mod s3;
+pub mod secrets;
 pub mod sfn;
 pub mod triggers;
 

@@ -7,7 +7,9 @@
 //! not reach: [`function_binary`] builds them once per test run with `cargo build -p
 //! storyreel-fn-<step>` into the target directory and profile this test binary was built in
 //! (found from the test executable's own path), which is a no-op when they are up to date.
-//! `STORYREEL_LAMBDA_BIN_DIR` points at prebuilt binaries instead (e.g. from `cargo lambda`).
+//! `STORYREEL_LAMBDA_BIN_DIR` points at prebuilt binaries instead (e.g. from `cargo lambda`),
+//! and `STORYREEL_LAMBDA_BUILD_DIR` at `sam build`'s output (`.aws-sam/build`, the bootstraps
+//! that get deployed; scripts/build-lambdas.sh runs the Lambda tests on them).
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
@@ -429,6 +431,17 @@ impl Function {
     /// `STORYREEL_LOCAL_DIR=store` (unless `store` is `None`), scratch space and logs under
     /// `scratch`. Nothing from the test's own AWS, OpenAI or storyreel environment leaks in.
     pub fn start(bin: &Path, name: &str, store: Option<&Path>, scratch: &Path) -> Function {
+        Function::start_with(bin, name, store, scratch, &[])
+    }
+
+    /// [`Function::start`] with `extra` environment variables (the function's configuration).
+    pub fn start_with(
+        bin: &Path,
+        name: &str,
+        store: Option<&Path>,
+        scratch: &Path,
+        extra: &[(&str, &str)],
+    ) -> Function {
         let api = RuntimeApi::start(name);
         let tmp = scratch.join(format!("{name}-tmp"));
         std::fs::create_dir_all(&tmp).expect("create the function's scratch directory");
@@ -468,6 +481,7 @@ impl Function {
         if let Some(store) = store {
             cmd.env("STORYREEL_LOCAL_DIR", store);
         }
+        cmd.envs(extra.iter().copied());
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
@@ -554,7 +568,21 @@ impl Drop for Function {
 }
 
 /// The built `functions/<step>` binary (its `[[bin]]` name is the step's name).
+///
+/// With `STORYREEL_LAMBDA_BUILD_DIR` set (e.g. `.aws-sam/build`, relative to the workspace
+/// root), the bootstrap `sam build` made for the step's function instead, as Lambda runs it:
+/// `<dir>/<Step>Function/bootstrap` (`RenderChunkFunction` for `render-chunk`); nothing is built.
 pub fn function_binary(step: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("STORYREEL_LAMBDA_BUILD_DIR") {
+        let bin = sam_bootstrap(&Path::new(env!("CARGO_MANIFEST_DIR")).join(dir), step);
+        assert!(
+            bin.is_file(),
+            "STORYREEL_LAMBDA_BUILD_DIR is set but {} does not exist: run scripts/build-lambdas.sh \
+             (or `sam build`) first, or unset it to test the workspace's own build",
+            bin.display()
+        );
+        return bin;
+    }
     let dir = function_bin_dir();
     let bin = dir.join(format!("{step}{}", std::env::consts::EXE_SUFFIX));
     assert!(
@@ -564,6 +592,20 @@ pub fn function_binary(step: &str) -> PathBuf {
         dir.display()
     );
     bin
+}
+
+/// `<dir>/<Logical id>/bootstrap`, where template.yaml's logical id is the step in PascalCase
+/// followed by `Function`.
+fn sam_bootstrap(dir: &Path, step: &str) -> PathBuf {
+    let mut id = String::new();
+    for word in step.split('-') {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            id.push(first.to_ascii_uppercase());
+            id.push_str(chars.as_str());
+        }
+    }
+    dir.join(format!("{id}Function")).join("bootstrap")
 }
 
 /// Where the function binaries are, building them first (once per test run).

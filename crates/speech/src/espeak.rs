@@ -53,6 +53,8 @@ struct LastNarration {
 static COLLECTOR: Mutex<Collector> = Mutex::new(Collector::idle());
 
 struct Engine {
+    /// libespeak-ng's entry points (loaded at run time).
+    api: &'static ffi::Api,
     sample_rate: u32,
     voices: Vec<Voice>,
     /// Per voice, the priority of each of its languages (lower is preferred).
@@ -116,10 +118,11 @@ fn engine(slot: &mut Option<Result<Engine, String>>) -> Result<&Engine, SpeechEr
 }
 
 fn init_engine() -> Result<Engine, String> {
+    let api = ffi::api()?;
     // SAFETY: called once, under ENGINE's lock; a null path selects the installed data, and
     // DONT_EXIT makes missing data an error return instead of a process exit.
     let rate = unsafe {
-        ffi::espeak_Initialize(
+        (api.initialize)(
             ffi::AUDIO_OUTPUT_SYNCHRONOUS,
             0,
             ptr::null(),
@@ -131,12 +134,13 @@ fn init_engine() -> Result<Engine, String> {
         .filter(|r| *r > 0)
         .ok_or_else(|| format!("espeak_Initialize returned {rate} (expected a sample rate > 0; is espeak-ng-data installed?)"))?;
     // SAFETY: on_synth matches t_espeak_callback and never unwinds.
-    unsafe { ffi::espeak_SetSynthCallback(Some(on_synth)) };
-    let (voices, priorities) = list_voices();
+    unsafe { (api.set_synth_callback)(Some(on_synth)) };
+    let (voices, priorities) = list_voices(api);
     if voices.is_empty() {
         return Err("no voices installed (expected espeak-ng-data)".to_owned());
     }
     Ok(Engine {
+        api,
         sample_rate,
         voices,
         priorities,
@@ -145,14 +149,14 @@ fn init_engine() -> Result<Engine, String> {
 
 /// Copies libespeak-ng's voice table (which the next `espeak_ListVoices` call overwrites), with
 /// the priority of each voice's languages.
-fn list_voices() -> (Vec<Voice>, Vec<Vec<u8>>) {
+fn list_voices(api: &ffi::Api) -> (Vec<Voice>, Vec<Vec<u8>>) {
     let mut voices = Vec::new();
     let mut priorities = Vec::new();
     // SAFETY: called under ENGINE's lock after initialisation; the result is a null-terminated
     // array of pointers to voices whose strings are NUL-terminated, and `languages` is a list of
     // (priority byte, NUL-terminated string) pairs ended by a zero priority byte.
     unsafe {
-        let list = ffi::espeak_ListVoices(ptr::null_mut());
+        let list = (api.list_voices)(ptr::null_mut());
         if list.is_null() {
             return (voices, priorities);
         }
@@ -254,7 +258,7 @@ impl SpeechSynth for EspeakSpeech {
         // In range, checked above.
         let rate = rate_wpm as c_int;
         // SAFETY: engine initialised; ENGINE's lock is held.
-        let status = unsafe { ffi::espeak_SetParameter(ffi::PARAM_RATE, rate, 0) };
+        let status = unsafe { (engine.api.set_parameter)(ffi::PARAM_RATE, rate, 0) };
         if status != ffi::EE_OK {
             return Err(SpeechError::Engine {
                 reason: format!("espeak_SetParameter(rate, {rate_wpm}) returned {status}"),
@@ -262,6 +266,7 @@ impl SpeechSynth for EspeakSpeech {
         }
 
         let sample_rate = engine.sample_rate;
+        let api = engine.api;
         let max_samples = (engine.sample_rate as usize).saturating_mul(MAX_DURATION_SECS as usize);
         {
             let mut c = lock(&COLLECTOR);
@@ -272,7 +277,7 @@ impl SpeechSynth for EspeakSpeech {
         // SAFETY: c_text is NUL-terminated and outlives the (synchronous) call; the callback is
         // installed; ENGINE's lock serialises all use of the engine.
         let status = unsafe {
-            let status = ffi::espeak_Synth(
+            let status = (api.synth)(
                 c_text.as_ptr().cast(),
                 c_text.as_bytes_with_nul().len(),
                 0,
@@ -282,7 +287,7 @@ impl SpeechSynth for EspeakSpeech {
                 ptr::null_mut(),
                 ptr::null_mut(),
             );
-            ffi::espeak_Synchronize();
+            (api.synchronize)();
             status
         };
         let collected = std::mem::replace(&mut *lock(&COLLECTOR), Collector::idle());
@@ -350,7 +355,9 @@ fn select_voice(engine: &Engine, voice: &str) -> Result<(), SpeechError> {
         .min_by_key(|(score, _)| *score);
     let status = match best.map(|(_, v)| CString::new(format!("{}{variant}", v.identifier))) {
         // SAFETY: engine initialised; ENGINE's lock is held by the caller.
-        Some(Ok(name)) if !base.is_empty() => unsafe { ffi::espeak_SetVoiceByName(name.as_ptr()) },
+        Some(Ok(name)) if !base.is_empty() => unsafe {
+            (engine.api.set_voice_by_name)(name.as_ptr())
+        },
         _ => -1,
     };
     if status == ffi::EE_OK {

@@ -2,9 +2,11 @@
 //! that [`crate::EspeakSpeech`] uses.
 //!
 //! Written by hand rather than taken from `espeakng-sys`, whose build script runs bindgen and so
-//! needs libclang at build time for eight functions and two structs.
+//! needs libclang at build time for eight functions and two structs; and loaded at run time
+//! (see [`Api`]) rather than linked.
 
 use std::ffi::{c_char, c_int, c_short, c_uint, c_void};
+use std::sync::OnceLock;
 
 /// `espeak_AUDIO_OUTPUT::AUDIO_OUTPUT_SYNCHRONOUS`: samples go to the callback, and
 /// `espeak_Synth` returns only when synthesis is complete.
@@ -63,27 +65,73 @@ pub struct EspeakVoice {
 pub type SynthCallback =
     unsafe extern "C" fn(wav: *mut c_short, numsamples: c_int, events: *mut EspeakEvent) -> c_int;
 
-#[link(name = "espeak-ng")]
-unsafe extern "C" {
-    pub fn espeak_Initialize(
-        output: c_int,
-        buflength: c_int,
-        path: *const c_char,
-        options: c_int,
-    ) -> c_int;
-    pub fn espeak_SetSynthCallback(callback: Option<SynthCallback>);
-    pub fn espeak_SetVoiceByName(name: *const c_char) -> c_int;
-    pub fn espeak_SetParameter(parameter: c_int, value: c_int, relative: c_int) -> c_int;
-    pub fn espeak_Synth(
-        text: *const c_void,
-        size: usize,
-        position: c_uint,
-        position_type: c_int,
-        end_position: c_uint,
-        flags: c_uint,
-        unique_identifier: *mut c_uint,
-        user_data: *mut c_void,
-    ) -> c_int;
-    pub fn espeak_Synchronize() -> c_int;
-    pub fn espeak_ListVoices(voice_spec: *mut EspeakVoice) -> *const *const EspeakVoice;
+/// The entry points of libespeak-ng, resolved once from the shared library at run time.
+///
+/// Loaded with `dlopen` rather than linked, so that binaries which never narrate with espeak
+/// (the deployed Lambdas, which use Amazon Polly) do not need libespeak-ng, its data or its
+/// audio-output dependencies: `readelf -d` of a bootstrap lists glibc's libraries only.
+pub struct Api {
+    pub initialize: unsafe extern "C" fn(c_int, c_int, *const c_char, c_int) -> c_int,
+    pub set_synth_callback: unsafe extern "C" fn(Option<SynthCallback>),
+    pub set_voice_by_name: unsafe extern "C" fn(*const c_char) -> c_int,
+    pub set_parameter: unsafe extern "C" fn(c_int, c_int, c_int) -> c_int,
+    #[allow(clippy::type_complexity)]
+    pub synth: unsafe extern "C" fn(
+        *const c_void,
+        usize,
+        c_uint,
+        c_int,
+        c_uint,
+        c_uint,
+        *mut c_uint,
+        *mut c_void,
+    ) -> c_int,
+    pub synchronize: unsafe extern "C" fn() -> c_int,
+    pub list_voices: unsafe extern "C" fn(*mut EspeakVoice) -> *const *const EspeakVoice,
+    /// Keeps the library mapped for as long as the pointers above are used (the process).
+    _lib: libloading::Library,
+}
+
+/// The shared-library names tried, in order: the runtime package's soname, then the
+/// development symlink.
+const LIBRARY_NAMES: [&str; 2] = ["libespeak-ng.so.1", "libespeak-ng.so"];
+
+static API: OnceLock<Result<Api, String>> = OnceLock::new();
+
+/// libespeak-ng's entry points, loaded on first call; the failure (library or symbol missing)
+/// is remembered and returned as a readable reason.
+pub fn api() -> Result<&'static Api, String> {
+    API.get_or_init(load).as_ref().map_err(Clone::clone)
+}
+
+fn load() -> Result<Api, String> {
+    let mut reasons = Vec::new();
+    for name in LIBRARY_NAMES {
+        // SAFETY: loading libespeak-ng runs only its (trivial) ELF initialisers.
+        match unsafe { libloading::Library::new(name) } {
+            Ok(lib) => return resolve(lib).map_err(|e| format!("{name}: {e}")),
+            Err(e) => reasons.push(e.to_string()),
+        }
+    }
+    Err(format!(
+        "libespeak-ng is not installed (Debian: apt-get install libespeak-ng1 espeak-ng-data; \
+         in the cloud use a Polly engine): {}",
+        reasons.join("; ")
+    ))
+}
+
+fn resolve(lib: libloading::Library) -> Result<Api, libloading::Error> {
+    // SAFETY: each symbol is declared with the signature speak_lib.h (API revision 12) gives it.
+    unsafe {
+        Ok(Api {
+            initialize: *lib.get(b"espeak_Initialize\0")?,
+            set_synth_callback: *lib.get(b"espeak_SetSynthCallback\0")?,
+            set_voice_by_name: *lib.get(b"espeak_SetVoiceByName\0")?,
+            set_parameter: *lib.get(b"espeak_SetParameter\0")?,
+            synth: *lib.get(b"espeak_Synth\0")?,
+            synchronize: *lib.get(b"espeak_Synchronize\0")?,
+            list_voices: *lib.get(b"espeak_ListVoices\0")?,
+            _lib: lib,
+        })
+    }
 }

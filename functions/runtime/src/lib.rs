@@ -44,7 +44,7 @@ impl Env {
                 store: Arc::new(FsStore::new(&dir)),
                 jobs: Arc::new(FsJobs::new(dir.join("jobs"))),
                 narrators: Narrators::local(),
-                llm: storyreel::llm::from_env().map_err(|e| e.chain())?,
+                llm: llm_from_env(None).await?,
                 scratch,
                 threads,
             });
@@ -59,13 +59,37 @@ impl Env {
                 store: Arc::new(storyreel::cloud::S3Store::new(&conf, &bucket)),
                 jobs: Arc::new(storyreel::cloud::DynamoJobs::new(&conf, &table)),
                 narrators: Narrators::local().with_polly(storyreel::cloud::polly(&conf)),
-                llm: storyreel::llm::from_env().map_err(|e| e.chain())?,
+                llm: llm_from_env(Some(&conf)).await?,
                 scratch,
                 threads,
             });
         }
         Err("set STORYREEL_BUCKET and STORYREEL_TABLE (the stack's outputs), or STORYREEL_LOCAL_DIR for a local store".into())
     }
+}
+
+/// The story writer: with `OPENAI_API_KEY` or only `OPENAI_BASE_URL` as the environment says
+/// (see `storyreel::llm::from_env`); with `OPENAI_API_KEY_PARAMETER` (the deployed stack) the
+/// key is read from that SSM SecureString on the first prompt and kept for the container.
+async fn llm_from_env(
+    conf: Option<&storyreel::cloud::SdkConfig>,
+) -> Result<Option<Arc<dyn StoryLlm>>, lambda_runtime::Error> {
+    use storyreel::cloud::secrets::{KEY_PARAMETER_ENV, SsmKey};
+    let set = |n: &str| std::env::var(n).is_ok_and(|v| !v.trim().is_empty());
+    let parameter = std::env::var(KEY_PARAMETER_ENV).unwrap_or_default();
+    if set("OPENAI_API_KEY") || parameter.trim().is_empty() {
+        return Ok(storyreel::llm::from_env().map_err(|e| e.chain())?);
+    }
+    let conf = match conf {
+        Some(c) => c.clone(),
+        None => storyreel::cloud::load_config().await,
+    };
+    let key = SsmKey::new(&conf, parameter.trim());
+    let config = storyreel_story::LlmConfig::from_env();
+    Ok(Some(Arc::new(storyreel::llm::KeyedStories::new(
+        config,
+        Box::new(key),
+    ))))
 }
 
 /// A step error as a Lambda error: `errorType` is the stable name the state machine matches.
