@@ -2,7 +2,8 @@
 # Installs the tools the tests use as independent judges and protocol peers, into .tools/
 # (nothing global besides Debian packages):
 #   moto server (AWS-protocol server for S3, DynamoDB, EventBridge, Step Functions, Lambda),
-#   aws-sam-cli (sam validate --lint), asl-validator (the state machine definition).
+#   aws-sam-cli (sam validate --lint, sam build), asl-validator (the state machine definition),
+#   and through scripts/setup-deploy-tools.sh cargo-lambda and zig (sam build's Rust toolchain).
 # Sourced by scripts/test.sh after scripts/setup.sh; puts the tools on PATH.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +25,7 @@ venv="$tools/venv"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 # Pinned below a major version so a fresh machine gets what was tested.
 if ! "$venv/bin/python" -c 'import moto, samcli' 2>/dev/null; then
-  "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5.2.5,<6' 'aws-sam-cli>=1.130,<2'
+  "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5.2.5,<6' 'aws-sam-cli>=1.156,<2'
 fi
 if [ ! -x "$tools/node_modules/.bin/asl-validator" ]; then
   npm install --silent --no-audit --no-fund --prefix "$tools" 'asl-validator@^3'
@@ -32,3 +33,4 @@ fi
 export PATH="$venv/bin:$tools/node_modules/.bin:$PATH"
 # The AWS SDKs and moto need a region and credentials even on loopback; never real ones.
 export SAM_CLI_TELEMETRY=0
+source "$root/scripts/setup-deploy-tools.sh"

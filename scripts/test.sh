@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is needed and runs every check CI runs: formatting, lints, and all tests
-# (including the ignored heavy ones). Ends with one summary line over all test binaries.
+# Installs what is needed and runs every check CI runs: formatting, lints, all tests
+# (including the ignored heavy ones) and the Lambda build (scripts/build-lambdas.sh). Ends with
+# one summary line over all test binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
@@ -13,4 +14,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked -- --include-ignored 2>&1 | tee "$log"
+# The deployable Lambdas: `sam build` (cargo-lambda, zig), their libraries and glibc version,
+# then the Runtime API harness tests again, on the bootstraps as Lambda runs them.
+scripts/build-lambdas.sh 2>&1 | tee -a "$log"
 awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
