@@ -4,7 +4,7 @@
 //! Every update is idempotent, so a retried step never double-counts: chunks done are a set of
 //! chunk indices, not a counter, and creation is conditional (a repeated trigger finds the job).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use async_trait::async_trait;
@@ -42,7 +42,7 @@ pub struct JobOutputs {
 }
 
 /// One job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
     pub job_id: String,
     /// The execution that created the job (a repeated trigger runs under another name).
@@ -60,11 +60,19 @@ pub struct JobRecord {
     /// Indices of chunks rendered (a set, so retries do not double-count).
     #[serde(default)]
     pub chunks_done: BTreeSet<u32>,
+    /// Milliseconds each rendered chunk's render-chunk run took (the longest, if it ran more
+    /// than once); chunks found already rendered add nothing.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub chunk_ms: BTreeMap<u32, u64>,
     /// Unix seconds.
     pub created_at: u64,
     pub updated_at: u64,
     pub error: Option<JobFailure>,
     pub outputs: Option<JobOutputs>,
+    /// What the job cost in the cloud, estimated by publish from its own chunk times,
+    /// narration and chunk count (absent on records older than the estimate and on failures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::CostEstimate>,
 }
 
 impl JobRecord {
@@ -87,10 +95,12 @@ impl JobRecord {
             step: "Story".into(),
             chunks_total: 0,
             chunks_done: BTreeSet::new(),
+            chunk_ms: BTreeMap::new(),
             created_at: now,
             updated_at: now,
             error: None,
             outputs: None,
+            cost: None,
         }
     }
 }
@@ -103,14 +113,22 @@ pub fn unix_now() -> u64 {
 }
 
 /// A change to a job.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum JobUpdate {
     /// The job entered a state.
     Step(String),
     /// The chunk plan is known.
     ChunksTotal(u32),
-    /// A chunk is rendered (idempotent).
+    /// A chunk is rendered (idempotent): found already rendered.
     ChunkDone(u32),
+    /// A chunk was rendered by this run in `millis` ms (idempotent: done is a set, and a
+    /// chunk's time is the longest recorded).
+    ChunkRendered {
+        index: u32,
+        millis: u64,
+    },
+    /// The job's cost estimate (replaces any earlier one).
+    Estimated(Box<crate::cost::CostEstimate>),
     Failed(JobFailure),
     Succeeded(JobOutputs),
 }
@@ -162,6 +180,12 @@ pub fn apply(job: &mut JobRecord, update: JobUpdate) {
         JobUpdate::ChunkDone(i) => {
             job.chunks_done.insert(i);
         }
+        JobUpdate::ChunkRendered { index, millis } => {
+            job.chunks_done.insert(index);
+            let ms = job.chunk_ms.entry(index).or_insert(millis);
+            *ms = (*ms).max(millis);
+        }
+        JobUpdate::Estimated(e) => job.cost = Some(*e),
         JobUpdate::Failed(f) => {
             job.status = JobStatus::Failed;
             job.step = f.step.clone();
@@ -302,10 +326,37 @@ mod tests {
         }
         let j = jobs.get("j1").await.unwrap().unwrap();
         assert_eq!(j.chunks_done.len(), 3);
+        assert!(j.chunk_ms.is_empty());
+        // Rendered chunks record their time; a repeated update changes nothing, the longest
+        // of two runs stays.
+        for (index, millis) in [(3, 900), (3, 900), (4, 700), (4, 650)] {
+            jobs.update("j1", JobUpdate::ChunkRendered { index, millis })
+                .await
+                .unwrap();
+        }
+        let j = jobs.get("j1").await.unwrap().unwrap();
+        assert_eq!(j.chunks_done, [0, 1, 2, 3, 4].into());
+        assert_eq!(j.chunk_ms, [(3, 900), (4, 700)].into());
         assert!(matches!(
             jobs.update("nope", JobUpdate::ChunkDone(0)).await,
             Err(JobError::NotFound(_))
         ));
         assert!(jobs.get("../x").await.is_err());
+    }
+
+    #[test]
+    fn records_without_the_newer_fields_parse() {
+        let old = r#"{"job_id":"j","execution":"e","source":"text","source_detail":"",
+            "title":null,"status":"succeeded","step":"Done","chunks_total":2,
+            "chunks_done":[0,1],"created_at":1,"updated_at":2,"error":null,"outputs":null}"#;
+        let job: JobRecord = serde_json::from_str(old).unwrap();
+        assert!(job.chunk_ms.is_empty());
+        assert_eq!(job.cost, None);
+        // And the fields stay out of records that do not have them.
+        let again = serde_json::to_string(&job).unwrap();
+        assert!(
+            !again.contains("chunk_ms") && !again.contains("cost"),
+            "{again}"
+        );
     }
 }

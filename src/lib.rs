@@ -8,6 +8,7 @@
 pub mod background;
 pub mod cloud;
 pub mod compose;
+pub mod cost;
 pub mod encode;
 pub mod frame;
 pub mod jobs;

@@ -57,6 +57,9 @@ enum Command {
     Story(cli::speak::StoryArgs),
     /// Make a video: runs the whole workflow (the deployed state machine) on this machine.
     Make(cli::make::MakeArgs),
+    /// What one video costs on AWS, term by term (Polly, Lambda, Step Functions, S3,
+    /// DynamoDB, LLM tokens), from measured render times.
+    Cost(cli::cost::CostArgs),
     /// Run one step on an event, in-process (the offline twin of `sam local invoke`).
     Invoke {
         /// The step: story, speech, marks, render-chunk, merge or publish.
@@ -247,6 +250,7 @@ fn main() -> ExitCode {
         }
         Command::Story(a) => runtime().and_then(|rt| rt.block_on(cli::speak::story(a))),
         Command::Make(a) => runtime().and_then(|rt| rt.block_on(cli::make::make(a))),
+        Command::Cost(a) => cli::cost::cost(a),
         Command::Invoke { step, event, dir } => {
             runtime().and_then(|rt| rt.block_on(cli::make::invoke(&step, &event, &dir)))
         }

@@ -9,6 +9,7 @@ mod support;
 mod background;
 mod bad_input;
 mod cloud;
+mod cost;
 mod events;
 mod lambda;
 #[path = "support/moto.rs"]

@@ -1,6 +1,7 @@
 //! Subcommands that run the workflow or talk to services.
 
 pub mod cloud;
+pub mod cost;
 pub mod make;
 pub mod speak;
 

@@ -10,6 +10,8 @@
 //! | `Step`          | `SET step, updated_at`                                              |
 //! | `ChunksTotal`   | `SET chunks_total, updated_at`                                      |
 //! | `ChunkDone(i)`  | `ADD chunks_done {i}` (a number set: a retried chunk counts once)   |
+//! | `ChunkRendered` | `ADD chunks_done {i}, chunk_ms {"i:ms"}` (a string set; the longest time of a chunk counts) |
+//! | `Estimated`     | `SET cost = <the estimate as JSON text>, updated_at`               |
 //! | `Failed`        | `SET status = failed, step = <failed state>, error, updated_at`     |
 //! | `Succeeded`     | `SET status = succeeded, step = Done, outputs, updated_at REMOVE error` |
 //!
@@ -191,6 +193,11 @@ fn outputs_value(o: &JobOutputs) -> AttributeValue {
     ]))
 }
 
+/// A chunk's render time as a `chunk_ms` string-set element: `"<index>:<millis>"`.
+fn chunk_ms_entry(index: u32, millis: u64) -> String {
+    format!("{index}:{millis}")
+}
+
 /// A job record as an item, with its expiry.
 pub fn to_item(job: &JobRecord, expires_at: u64) -> HashMap<String, AttributeValue> {
     let mut item = HashMap::from([
@@ -215,11 +222,29 @@ pub fn to_item(job: &JobRecord, expires_at: u64) -> HashMap<String, AttributeVal
             AttributeValue::Ns(job.chunks_done.iter().map(|i| i.to_string()).collect()),
         );
     }
+    if !job.chunk_ms.is_empty() {
+        item.insert(
+            "chunk_ms".into(),
+            AttributeValue::Ss(
+                job.chunk_ms
+                    .iter()
+                    .map(|(i, ms)| chunk_ms_entry(*i, *ms))
+                    .collect(),
+            ),
+        );
+    }
     if let Some(e) = &job.error {
         item.insert("error".into(), failure_value(e));
     }
     if let Some(o) = &job.outputs {
         item.insert("outputs".into(), outputs_value(o));
+    }
+    if let Some(c) = &job.cost {
+        // Text, so the estimate's terms can change without a new item mapping.
+        item.insert(
+            "cost".into(),
+            s(&serde_json::to_string(c).unwrap_or_default()),
+        );
     }
     item
 }
@@ -278,6 +303,36 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<JobRecord, Ba
             );
         }
     }
+    let mut chunk_ms = std::collections::BTreeMap::new();
+    if let Some(v) = item.get("chunk_ms") {
+        let set = v
+            .as_ss()
+            .map_err(|_| bad(format!("chunk_ms is not a string set: {v:?}")))?;
+        for entry in set {
+            let parsed = entry
+                .split_once(':')
+                .and_then(|(i, ms)| Some((i.parse::<u32>().ok()?, ms.parse::<u64>().ok()?)));
+            let (i, ms) = parsed.ok_or_else(|| {
+                bad(format!(
+                    "chunk_ms entry {entry:?} is not <chunk index>:<milliseconds>"
+                ))
+            })?;
+            let slot = chunk_ms.entry(i).or_insert(ms);
+            *slot = (*slot).max(ms);
+        }
+    }
+    let cost = match item.get("cost") {
+        None => None,
+        Some(v) => {
+            let text = v
+                .as_s()
+                .map_err(|_| bad(format!("cost is not a string: {v:?}")))?;
+            Some(
+                serde_json::from_str(text)
+                    .map_err(|e| bad(format!("cost is not a cost estimate: {e}")))?,
+            )
+        }
+    };
     let chunks_total = u32::try_from(number("chunks_total")?)
         .map_err(|_| bad("chunks_total is out of range".into()))?;
     let error = item
@@ -308,10 +363,12 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<JobRecord, Ba
         step: text("step"),
         chunks_total,
         chunks_done,
+        chunk_ms,
         created_at: number("created_at")?,
         updated_at: number("updated_at")?,
         error,
         outputs,
+        cost,
     })
 }
 
@@ -344,6 +401,24 @@ pub fn update_expression(
             name("#done", "chunks_done");
             values.insert(":chunk".into(), AttributeValue::Ns(vec![i.to_string()]));
             "ADD #done :chunk SET #updated = :now"
+        }
+        JobUpdate::ChunkRendered { index, millis } => {
+            name("#done", "chunks_done");
+            name("#ms", "chunk_ms");
+            values.insert(":chunk".into(), AttributeValue::Ns(vec![index.to_string()]));
+            values.insert(
+                ":ms".into(),
+                AttributeValue::Ss(vec![chunk_ms_entry(*index, *millis)]),
+            );
+            "ADD #done :chunk, #ms :ms SET #updated = :now"
+        }
+        JobUpdate::Estimated(c) => {
+            name("#cost", "cost");
+            values.insert(
+                ":cost".into(),
+                s(&serde_json::to_string(c).unwrap_or_default()),
+            );
+            "SET #cost = :cost, #updated = :now"
         }
         JobUpdate::Failed(f) => {
             name("#status", "status");
@@ -491,6 +566,55 @@ mod tests {
         let item = to_item(&job, 99);
         assert_eq!(item["expires_at"], AttributeValue::N("99".into()));
         assert_eq!(from_item(&item).unwrap(), job);
+        job.chunk_ms = [(0, 9100), (2, 8800)].into();
+        job.cost = Some(crate::cost::CostEstimate {
+            total_usd: 0.0421,
+            region: "us-east-1 x86_64".into(),
+            prices_as_of: "2026-11-26".into(),
+            terms: vec![crate::cost::CostTerm {
+                service: "Polly".into(),
+                item: "speech characters (polly-neural)".into(),
+                quantity: 928.0,
+                unit: "characters".into(),
+                price_usd: 16.0,
+                per: 1_000_000,
+                usd: 0.014848,
+                basis: String::new(),
+            }],
+            basis: "measured".into(),
+        });
+        let item = to_item(&job, 99);
+        assert_eq!(
+            item["chunk_ms"],
+            AttributeValue::Ss(vec!["0:9100".into(), "2:8800".into()])
+        );
+        assert_eq!(from_item(&item).unwrap(), job);
+    }
+
+    #[test]
+    fn chunk_times_and_estimates_are_idempotent_updates() {
+        let (expr, names, values) = update_expression(
+            &JobUpdate::ChunkRendered {
+                index: 3,
+                millis: 9100,
+            },
+            5,
+        );
+        assert_eq!(expr, "ADD #done :chunk, #ms :ms SET #updated = :now");
+        assert_eq!(names["#ms"], "chunk_ms");
+        assert_eq!(values[":ms"], AttributeValue::Ss(vec!["3:9100".into()]));
+        // The same chunk recorded twice (a retried run) keeps its longest time.
+        let mut item = to_item(&JobRecord::new("j3", "e", "text", "", None), 1);
+        item.insert(
+            "chunk_ms".into(),
+            AttributeValue::Ss(vec!["3:9100".into(), "3:9400".into(), "1:50".into()]),
+        );
+        assert_eq!(
+            from_item(&item).unwrap().chunk_ms,
+            [(1, 50), (3, 9400)].into()
+        );
+        item.insert("chunk_ms".into(), AttributeValue::Ss(vec!["3-9100".into()]));
+        assert!(from_item(&item).unwrap_err().reason.contains("3-9100"));
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub const MAX_LINK_SECS: u64 = 7 * 24 * 3600;
 /// Size of the aligned blocks a [`BlobStore::reader`] fetches and caches.
 pub const READ_BLOCK: u64 = 1 << 20;
 /// Blocks a reader keeps (least recently used first out).
-const READ_CACHE_BLOCKS: usize = 8;
+pub const READ_CACHE_BLOCKS: usize = 8;
 
 const NOT_FOUND: &[&str] = &["NoSuchKey", "NotFound"];
 const NO_BUCKET: &[&str] = &["NoSuchBucket"];

@@ -22,6 +22,8 @@ pub struct Prepared {
     pub plan_id: String,
     /// The joined, normalised speech marks (Polly JSON lines on the audio's timeline).
     pub marks_jsonl: String,
+    /// The narrated text (the cleaned story).
+    pub text: String,
     pub video: Option<VideoBackground>,
 }
 
@@ -33,6 +35,17 @@ pub async fn joined_marks(
     speech: &SpeechOutput,
     marks: &MarksOutput,
 ) -> Result<String, StepError> {
+    Ok(text_and_marks(step, store, job, speech, marks).await?.1)
+}
+
+/// The narrated text, and the marks on the joined audio's timeline.
+async fn text_and_marks(
+    step: &'static str,
+    store: &dyn BlobStore,
+    job: &Job,
+    speech: &SpeechOutput,
+    marks: &MarksOutput,
+) -> Result<(String, String), StepError> {
     if speech.cache != marks.cache {
         return Err(StepError::invalid(
             step,
@@ -55,7 +68,9 @@ pub async fn joined_marks(
             e,
         )
     })?;
-    storyreel_speech::join_marks(&text, &spoken, &speech.parts).map_err(|e| speech_err(step, e))
+    let joined = storyreel_speech::join_marks(&text, &spoken, &speech.parts)
+        .map_err(|e| speech_err(step, e))?;
+    Ok((text, joined))
 }
 
 /// A start offset per job: random across jobs, the same on every retry of one job.
@@ -72,7 +87,7 @@ pub async fn prepare(
     speech: &SpeechOutput,
     marks: &MarksOutput,
 ) -> Result<Prepared, StepError> {
-    let marks_jsonl = joined_marks(step, store, job, speech, marks).await?;
+    let (text, marks_jsonl) = text_and_marks(step, store, job, speech, marks).await?;
     let (background, video) = match &job.background {
         None => (None, None),
         Some(choice) => {
@@ -129,6 +144,7 @@ pub async fn prepare(
         plan,
         plan_id,
         marks_jsonl,
+        text,
         video,
     })
 }

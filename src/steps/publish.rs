@@ -1,7 +1,8 @@
 //! `publish`: the job's outcome. On success it writes the outputs (video, SRT and WebVTT
 //! captions, thumbnail), records them on the job with a download link and removes the job's
-//! intermediate objects. On failure (the state machine's Catch) it records which state failed
-//! and why.
+//! intermediate objects, and records the job's cost estimate (from its own chunk render
+//! times, narration characters, engine and chunk count: [`crate::cost`]). On failure (the state
+//! machine's Catch) it records which state failed and why.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +18,10 @@ const STEP: &str = "publish";
 
 /// How long a download link lasts (seconds).
 pub const LINK_EXPIRY_SECS: u64 = 24 * 3600;
+
+/// render-chunk's memory (MB) for the job's estimate, when the deployment sets it (the
+/// `RenderChunkMemory` parameter); otherwise [`crate::cost::DEFAULT_RENDER_MEMORY_MB`].
+pub const RENDER_MEMORY_ENV: &str = "STORYREEL_RENDER_CHUNK_MEMORY_MB";
 
 /// What the state machine's Catch hands over: `{"Error": ..., "Cause": ...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +115,9 @@ pub async fn publish(
         .await
         .map_err(|e| job_err(STEP, e))?;
     let prepared = prepare(STEP, store, &job, &speech, &marks).await?;
+    let chunk_frames: Vec<u64> = prepared.plan.chunks().map(|c| c.end - c.start).collect();
+    let estimate =
+        job_estimate(&job, &speech, &merged, &prepared.text, &chunk_frames, jobs).await?;
     let (video, srt, vtt, thumbnail) = keys::outputs(&job.job_id);
     let pages = &prepared.plan.pages;
     let srt_text = storyreel_captions::subtitles::to_srt(pages);
@@ -160,6 +168,10 @@ pub async fn publish(
         thumbnail,
         link,
     };
+    // Before success, so a succeeded job always carries its estimate.
+    jobs.update(&job.job_id, JobUpdate::Estimated(Box::new(estimate)))
+        .await
+        .map_err(|e| job_err(STEP, e))?;
     jobs.update(&job.job_id, JobUpdate::Succeeded(outputs.clone()))
         .await
         .map_err(|e| job_err(STEP, e))?;
@@ -174,4 +186,53 @@ pub async fn publish(
         outputs: Some(outputs),
         error: None,
     })
+}
+
+/// The job's cost: its own chunk times (recorded by render-chunk), narration and chunk count.
+async fn job_estimate(
+    job: &Job,
+    speech: &SpeechOutput,
+    merged: &MergeOutput,
+    text: &str,
+    chunk_frames: &[u64],
+    jobs: &dyn JobStore,
+) -> Result<crate::cost::CostEstimate, StepError> {
+    use crate::cost;
+    let record = jobs.get(&job.job_id).await.map_err(|e| job_err(STEP, e))?;
+    let (chunk_ms, prompt) = match &record {
+        Some(r) => (
+            r.chunk_ms.clone(),
+            matches!(r.source.as_str(), "prompt" | "channel"),
+        ),
+        None => Default::default(),
+    };
+    let memory = std::env::var(RENDER_MEMORY_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(cost::DEFAULT_RENDER_MEMORY_MB);
+    let parts: Vec<(usize, usize)> = speech
+        .parts
+        .iter()
+        .map(|p| (p.text_start, p.text_end))
+        .collect();
+    let facts = cost::JobFacts {
+        engine: &job.voice.engine,
+        text,
+        parts: &parts,
+        audio_ms: speech.duration_ms,
+        chunk_frames,
+        chunk_ms: &chunk_ms,
+        render_memory_mb: memory,
+        prompt,
+        video_bytes: merged.bytes,
+        background: job.background.is_some(),
+    };
+    let estimate = cost::Measured::embedded()
+        .and_then(|m| {
+            let f =
+                cost::VideoFacts::for_job(&facts, &m, crate::workflow::DEFINITION, &cost::STATED)?;
+            Ok(cost::estimate(&cost::US_EAST_1, &cost::STATED, &m, &f))
+        })
+        .map_err(|e| StepError::wrap(STEP, ErrorName::Fatal, "cost estimate", e))?;
+    Ok(estimate)
 }

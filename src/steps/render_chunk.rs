@@ -1,6 +1,10 @@
 //! `render-chunk`: one frame range of the video, encoded as a closed-GOP H.264 stream that
 //! joins the others by concatenation. Idempotent: a chunk already stored under its plan's key
 //! is not rendered again (a retried or resumed job skips finished chunks).
+//!
+//! A chunk it renders records on the job how long this run took, from its start to the
+//! uploaded chunk (what Lambda bills, but for the job update after it); publish turns those
+//! times into the job's cost estimate. The step's output does not carry it.
 
 use std::io::Write;
 use std::path::Path;
@@ -44,6 +48,7 @@ pub async fn render_chunk(
     threads: u32,
     scratch: &Path,
 ) -> Result<RenderChunkOutput, StepError> {
+    let started = std::time::Instant::now();
     let RenderChunkInput {
         job,
         speech,
@@ -128,9 +133,16 @@ pub async fn render_chunk(
     };
     let _ = std::fs::remove_file(&file);
     let bytes = uploaded?;
-    jobs.update(&job.job_id, JobUpdate::ChunkDone(chunk.index))
-        .await
-        .map_err(|e| job_err(STEP, e))?;
+    let millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    jobs.update(
+        &job.job_id,
+        JobUpdate::ChunkRendered {
+            index: chunk.index,
+            millis,
+        },
+    )
+    .await
+    .map_err(|e| job_err(STEP, e))?;
     Ok(RenderChunkOutput {
         index: chunk.index,
         key,
