@@ -30,4 +30,11 @@ fi
 if ! command -v cargo >/dev/null; then
   [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
 fi
-command -v cargo >/dev/null || { echo "setup: cargo not found: install a Rust toolchain (1.89 or newer)" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "setup: cargo not found: install a Rust toolchain (1.94.1 or newer)" >&2; exit 1; }
+
+# .cargo/config.toml builds x86-64 code for AVX2 CPUs (x86-64-v3); an older x86-64 CPU gets the
+# baseline instead of binaries (and build scripts) that would stop on an illegal instruction.
+if [ "$(uname -m)" = x86_64 ] && ! grep -qw avx2 /proc/cpuinfo && [ -z "${RUSTFLAGS:-}" ]; then
+  echo "setup: this CPU has no AVX2: building for the x86-64 baseline (slower rendering)"
+  export RUSTFLAGS="-C target-cpu=x86-64"
+fi
