@@ -19,7 +19,7 @@ use storyreel::cloud::channels::{ChannelSpec, Channels};
 use storyreel::cloud::sfn::{self, CloudRuns};
 use storyreel::cloud::{self as cloud, DynamoJobs, S3Store};
 use storyreel::jobs::{FsJobs, JobRecord, JobStatus, JobStore};
-use storyreel::steps::story::{JobRequest, StorySource};
+use storyreel::steps::story::JobRequest;
 use storyreel::steps::{RenderSettings, VoiceOptions};
 use storyreel::store::{BlobStore, FsStore};
 
@@ -587,27 +587,12 @@ fn utc(secs: u64) -> String {
 
 /// Builds the request, starts (or finds) its execution and follows it.
 async fn cloud_make(args: CloudMakeArgs) -> anyhow::Result<()> {
-    let story = match (&args.story, &args.prompt) {
-        (Some(path), _) => StorySource {
-            text: Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("read story {}", path.display()))?,
-            ),
-            ..Default::default()
-        },
-        (None, Some(p)) => StorySource {
-            prompt: Some(p.clone()),
-            seconds: Some(args.seconds),
-            ..Default::default()
-        },
-        (None, None) => bail!("give --story FILE or --prompt TEXT"),
-    };
-    if let Some(s) = args.start {
-        anyhow::ensure!(
-            s.is_finite() && s >= 0.0,
-            "invalid --start {s} (expected seconds >= 0)"
-        );
-    }
+    let story = crate::cli::story_and_start(
+        args.story.as_deref(),
+        args.prompt.as_deref(),
+        args.seconds,
+        args.start,
+    )?;
     let mut request = JobRequest {
         job_id: None,
         story,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use storyreel::jobs::{JobRecord, JobStatus};
-use storyreel::steps::story::{JobRequest, StorySource};
+use storyreel::steps::story::JobRequest;
 use storyreel::steps::{BackgroundChoice, RenderSettings, VoiceOptions};
 use storyreel::workflow::{LocalSteps, execute};
 use storyreel_asl::Event;
@@ -185,27 +185,12 @@ impl Progress {
 /// Builds the request and runs the workflow.
 pub async fn make(args: MakeArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("create {}", args.out.display()))?;
-    let story = match (&args.story, &args.prompt) {
-        (Some(path), _) => StorySource {
-            text: Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("read story {}", path.display()))?,
-            ),
-            ..Default::default()
-        },
-        (None, Some(p)) => StorySource {
-            prompt: Some(p.clone()),
-            seconds: Some(args.seconds),
-            ..Default::default()
-        },
-        (None, None) => bail!("give --story FILE or --prompt TEXT"),
-    };
-    if let Some(s) = args.start {
-        anyhow::ensure!(
-            s.is_finite() && s >= 0.0,
-            "invalid --start {s} (expected seconds >= 0)"
-        );
-    }
+    let story = crate::cli::story_and_start(
+        args.story.as_deref(),
+        args.prompt.as_deref(),
+        args.seconds,
+        args.start,
+    )?;
     let background = match &args.background {
         Some(p) => Some(BackgroundChoice {
             key: stage_background(&args.out, p)?,
