@@ -105,6 +105,20 @@ impl JobRecord {
     }
 }
 
+/// The UTC calendar date (year, month, day) of Unix time `secs` (Howard Hinnant's
+/// civil_from_days).
+pub fn utc_date(secs: u64) -> (i64, i64, i64) {
+    let z = (secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -309,6 +323,14 @@ impl JobStore for FsJobs {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn utc_dates_follow_the_calendar() {
+        assert_eq!(utc_date(0), (1970, 1, 1));
+        assert_eq!(utc_date(951_782_400), (2000, 2, 29));
+        assert_eq!(utc_date(1_795_737_599), (2026, 11, 26));
+    }
+
     use super::*;
 
     #[tokio::test]

@@ -63,7 +63,7 @@ async fn new_bucket(conf: &SdkConfig, name: &str) -> S3Store {
 }
 
 /// The job table as `template.yaml` declares it.
-async fn new_table(conf: &SdkConfig, name: &str) -> DynamoJobs {
+pub(crate) async fn new_table(conf: &SdkConfig, name: &str) -> DynamoJobs {
     let jobs = DynamoJobs::new(conf, name);
     jobs.client()
         .create_table()

@@ -249,36 +249,12 @@ fn a_made_job_records_its_chunk_times_and_its_estimate() {
 /// (against moto, with the real client).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamo_jobs_record_chunk_times_and_the_estimate() {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
     use storyreel::cost;
     use storyreel::jobs::{JobRecord, JobStore, JobUpdate};
 
     let moto = crate::moto::Moto::start();
     let conf = moto.config().await;
-    let jobs = storyreel::cloud::DynamoJobs::new(&conf, "cost-jobs");
-    jobs.client()
-        .create_table()
-        .table_name("cost-jobs")
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("job_id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("job_id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("create the table");
+    let jobs = crate::cloud::new_table(&conf, "cost-jobs").await;
     jobs.create(&JobRecord::new("j1", "e1", "text", "", None))
         .await
         .unwrap();
