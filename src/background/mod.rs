@@ -1,11 +1,14 @@
 //! The picture under the captions: given footage (decoded, looped, cropped to fill) or the
 //! generated default.
 
+pub mod decoder;
 pub mod generated;
+mod libav;
 pub mod video;
 
 use std::path::Path;
 
+pub use decoder::DecoderKind;
 pub use video::VideoBackground;
 
 use crate::frame::Frame;

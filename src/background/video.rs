@@ -1,18 +1,17 @@
-//! Background footage: an H.264 MP4 decoded with `rusty_h264` (pure Rust, bit-exact with
-//! ffmpeg's decoder on our tests), resampled to the output frame rate by timestamp, looped,
-//! and cropped/scaled to fill the output.
+//! Background footage: an H.264 MP4 decoded (by libavcodec when the system has it, else by
+//! `rusty_h264`; see [`super::decoder`]), resampled to the output frame rate by timestamp,
+//! looped, and cropped/scaled to fill the output.
 //!
 //! Random access is by sync sample: to show source time `s`, the decoder restarts at the last
 //! sync sample whose presentation time is at or before `s` and decodes forward. Every output
 //! frame is therefore a function of the file and `s` alone, which is what lets any chunk
 //! render on its own and still match a whole render.
 
-use rusty_h264_common::YuvFrame;
-use rusty_h264_decoder::Decoder;
 use storyreel_mp4::demux::{ReadAt, VideoTrack, read_video_track};
 use storyreel_mp4::h264::{Sps, avcc_to_annexb};
 
 use super::BackgroundError;
+use super::decoder::{Decoder, DecoderKind, Picture};
 use crate::frame::Frame;
 use crate::scale::Scaler;
 
@@ -31,9 +30,12 @@ pub struct VideoBackground {
     by_pts: Vec<(i64, u32)>,
     /// Sync samples in decode order.
     syncs: Vec<u32>,
+    kind: DecoderKind,
     decoder: Option<Decoder>,
-    /// Decoded pictures presented after the last target, with their presentation times.
-    pending: Vec<(i64, YuvFrame)>,
+    /// Decoded pictures presented after the last target.
+    pending: Vec<Picture>,
+    /// Pictures the decoder just gave out, before they are sorted into `pending`.
+    ready: Vec<Picture>,
     next_feed: usize,
     /// Presentation time of the picture last scaled into the caller's frame.
     current_pts: Option<i64>,
@@ -114,13 +116,16 @@ impl VideoBackground {
         if syncs.is_empty() {
             return Err(err("no sync (key) frame in the video track".into()));
         }
+        let kind = DecoderKind::from_env().map_err(err)?;
         Ok(VideoBackground {
             src,
             track,
             by_pts,
             syncs,
+            kind,
             decoder: None,
             pending: Vec::new(),
+            ready: Vec::new(),
             next_feed: 0,
             current_pts: None,
             scaler: None,
@@ -145,6 +150,11 @@ impl VideoBackground {
     /// The parsed track (size, timescale, duration, samples).
     pub fn track(&self) -> &VideoTrack {
         &self.track
+    }
+
+    /// The decoder this background uses.
+    pub fn decoder(&self) -> DecoderKind {
+        self.kind
     }
 
     /// Duration in milliseconds.
@@ -218,53 +228,62 @@ impl VideoBackground {
 
     fn decode_until(&mut self, target: i64, out: &mut Frame) -> Result<(), BackgroundError> {
         // Pictures shown before the target are never needed again.
-        self.pending.retain(|(pts, _)| *pts >= target);
-        if let Some(pos) = self.pending.iter().position(|(pts, _)| *pts == target) {
-            let (_, pic) = self.pending.swap_remove(pos);
+        self.pending.retain(|p| p.pts() >= target);
+        if let Some(pos) = self.pending.iter().position(|p| p.pts() == target) {
+            let pic = self.pending.swap_remove(pos);
             self.scale_into(&pic, out);
             self.current_pts = Some(target);
             return Ok(());
         }
         let first_after_seek = self.decoder.is_none();
         if first_after_seek {
-            self.decoder = Some(Decoder::new());
+            let decoder = Decoder::new(self.kind).map_err(|e| BackgroundError::Invalid {
+                name: self.name.clone(),
+                reason: format!("cannot start the {} decoder: {e}", self.kind.name()),
+            })?;
+            self.decoder = Some(decoder);
         }
         let n = self.track.samples.len();
         let mut with_parameter_sets = first_after_seek;
-        while self.next_feed < n {
+        let mut ready = std::mem::take(&mut self.ready);
+        let shown = loop {
             let i = self.next_feed;
-            self.next_feed += 1;
-            self.load_sample(i, with_parameter_sets)?;
-            with_parameter_sets = false;
-            let pts = self.track.samples[i].pts;
-            // A non-reference picture shown before the target is never on screen and
-            // nothing predicts from it: skip its decode (halves the work for 60 fps).
-            if pts < target && !self.is_reference() {
-                continue;
-            }
-            let decoded = match self.decoder.as_mut() {
-                Some(d) => d.decode(&self.annexb),
-                None => Ok(None),
-            };
-            let pic = decoded.map_err(|e| self.corrupt(i, &e.to_string()))?;
-            let Some(pic) = pic else { continue };
-            if pts == target {
-                self.scale_into(&pic, out);
-                self.current_pts = Some(target);
-                return Ok(());
-            }
-            if pts > target {
-                if self.pending.len() >= MAX_PENDING {
-                    return Err(self.corrupt(i, "more reordered pictures than h.264 allows"));
+            let decoded = if i < n {
+                self.next_feed += 1;
+                self.load_sample(i, with_parameter_sets)?;
+                with_parameter_sets = false;
+                let pts = self.track.samples[i].pts;
+                // A non-reference picture shown before the target is never on screen and
+                // nothing predicts from it: skip its decode (halves the work for 60 fps).
+                if pts < target && !self.is_reference() {
+                    continue;
                 }
-                self.pending.push((pts, pic));
+                match self.decoder.as_mut() {
+                    Some(d) => d.decode(&self.annexb, pts, &mut ready),
+                    None => Ok(()),
+                }
+            } else {
+                // End of the track: take the pictures held back for reordering.
+                match self.decoder.as_mut() {
+                    Some(d) => d.finish(&mut ready),
+                    None => Ok(()),
+                }
+            };
+            decoded.map_err(|e| self.corrupt(i.min(n - 1), &e))?;
+            let shown = self.sort_ready(&mut ready, target, out);
+            if shown.is_err() || shown == Ok(true) || i >= n {
+                break shown.map_err(|what| self.corrupt(i.min(n - 1), what));
             }
+        };
+        self.ready = ready;
+        if shown? {
+            return Ok(());
         }
         // The target's own sample never produced a picture: show the next one, if any.
-        if let Some(pos) = (0..self.pending.len()).min_by_key(|&k| self.pending[k].0) {
-            let (pts, pic) = self.pending.swap_remove(pos);
+        if let Some(pos) = (0..self.pending.len()).min_by_key(|&k| self.pending[k].pts()) {
+            let pic = self.pending.swap_remove(pos);
             self.scale_into(&pic, out);
-            self.current_pts = Some(pts);
+            self.current_pts = Some(pic.pts());
             return Ok(());
         }
         Err(BackgroundError::Invalid {
@@ -274,6 +293,31 @@ impl VideoBackground {
                 target as f64 / f64::from(self.track.timescale)
             ),
         })
+    }
+
+    /// Sorts the pictures the decoder gave out: the target's is scaled into `out` (true),
+    /// later ones wait in `pending`, earlier ones are dropped.
+    fn sort_ready(
+        &mut self,
+        ready: &mut Vec<Picture>,
+        target: i64,
+        out: &mut Frame,
+    ) -> Result<bool, &'static str> {
+        let mut shown = false;
+        for pic in ready.drain(..) {
+            let pts = pic.pts();
+            if pts == target && !shown {
+                self.scale_into(&pic, out);
+                self.current_pts = Some(target);
+                shown = true;
+            } else if pts > target {
+                if self.pending.len() >= MAX_PENDING {
+                    return Err("more reordered pictures than h.264 allows");
+                }
+                self.pending.push(pic);
+            }
+        }
+        Ok(shown)
     }
 
     /// Whether the loaded sample's first slice has nal_ref_idc != 0.
@@ -315,25 +359,36 @@ impl VideoBackground {
         .map_err(|e| self.corrupt(i, &e.to_string()))
     }
 
-    fn scale_into(&mut self, pic: &YuvFrame, out: &mut Frame) {
-        let cw = pic.width.div_ceil(2);
+    fn scale_into(&mut self, pic: &Picture, out: &mut Frame) {
+        let (planes, strides) = pic.planes();
+        let (w, h) = (pic.size().0 & !1, pic.size().1 & !1);
         let rotation = self.track.rotation;
         if rotation == 0 {
-            let (w, h) = (pic.width & !1, pic.height & !1);
-            self.scale_planes([&pic.y, &pic.u, &pic.v], [pic.width, cw, cw], (w, h), out);
+            self.scale_planes(planes, strides, (w, h), out);
             return;
         }
         // Phones store portrait video as landscape pictures plus a rotation: turn the picture
         // upright first, as players do.
-        let (w, h) = (pic.width & !1, pic.height & !1);
         let (uw, uh) = if rotation == 180 { (w, h) } else { (h, w) };
         let mut upright = match self.upright.take() {
             Some(f) if (f.width, f.height) == (uw, uh) => f,
             _ => Frame::black(uw, uh),
         };
-        rotate(&pic.y, pic.width, (w, h), rotation, &mut upright.y);
-        rotate(&pic.u, cw, (w / 2, h / 2), rotation, &mut upright.u);
-        rotate(&pic.v, cw, (w / 2, h / 2), rotation, &mut upright.v);
+        rotate(planes[0], strides[0], (w, h), rotation, &mut upright.y);
+        rotate(
+            planes[1],
+            strides[1],
+            (w / 2, h / 2),
+            rotation,
+            &mut upright.u,
+        );
+        rotate(
+            planes[2],
+            strides[2],
+            (w / 2, h / 2),
+            rotation,
+            &mut upright.v,
+        );
         let (ucw, uw2) = (upright.cw(), upright.width);
         self.scale_planes(
             [&upright.y, &upright.u, &upright.v],
