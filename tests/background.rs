@@ -204,3 +204,153 @@ fn phone_video_with_a_rotation_matrix_is_turned_upright_like_players_do() {
         render_over(d, &bg, (720, 1280), 30, 0);
     }
 }
+
+/// Draws the same source times from `bg` with libavcodec and with `rusty_h264`: frame by frame
+/// through one loop and a second, then seeks back and forth. Every picture must be identical,
+/// since both are exact H.264 decoders; this is what lets a chunk decoded by one (a machine
+/// with FFmpeg) join a chunk decoded by the other (a Lambda).
+fn assert_decoders_agree(bg: &Path) {
+    use storyreel::background::{DecoderKind, VideoBackground};
+    let open = |kind| {
+        let mut v = VideoBackground::open_file(bg).expect("open background");
+        v.use_decoder(kind);
+        assert_eq!(v.decoder(), kind);
+        v
+    };
+    let mut av = open(DecoderKind::Libavcodec);
+    let mut rusty = open(DecoderKind::RustyH264);
+    let ts = i64::from(av.track().timescale);
+    let duration = av.track().duration;
+    // Output frames at 30 fps past the end (the footage loops), then pseudo-random seeks.
+    let mut times: Vec<i64> = (0..)
+        .map(|i| i * ts / 30)
+        .take_while(|&t| t < duration + ts)
+        .collect();
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..40 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        times.push((x % (duration as u64 * 2)) as i64);
+    }
+    for t in times {
+        let a = av
+            .draw(t, 360, 640)
+            .unwrap_or_else(|e| panic!("libavcodec at {t}: {e}"));
+        let (ay, au, av_) = (a.y.clone(), a.u.clone(), a.v.clone());
+        let r = rusty
+            .draw(t, 360, 640)
+            .unwrap_or_else(|e| panic!("rusty_h264 at {t}: {e}"));
+        assert!(
+            ay == r.y && au == r.u && av_ == r.v,
+            "{}: the two decoders differ at source time {t}/{ts} s",
+            bg.display()
+        );
+    }
+}
+
+#[test]
+fn libavcodec_and_rusty_h264_show_identical_pictures() {
+    storyreel::background::decoder::libavcodec_available()
+        .expect("the tests install ffmpeg, and with it libavcodec");
+    let dir = tempdir();
+    let d = dir.path();
+    fn enc<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+        let mut a = vec!["-c:v", "libx264", "-preset", "veryfast", "-crf", "20"];
+        a.extend_from_slice(extra);
+        a
+    }
+    let kinds: Vec<std::path::PathBuf> = vec![
+        // B-pyramid, 2 s GOPs (x264's defaults).
+        counter_video(d, "pyramid.mp4", (854, 480), 30, 3.0),
+        // 25 fps, picture height not a multiple of 16 (cropped in the SPS), 1 s GOPs.
+        testsrc_video(
+            d,
+            "25fps.mp4",
+            (640, 360),
+            25,
+            2.5,
+            &enc(&["-bf", "3", "-g", "25"]),
+        ),
+        // 60 fps: every other picture is skipped when not a reference.
+        testsrc_video(
+            d,
+            "60fps.mp4",
+            (480, 270),
+            60,
+            2.0,
+            &enc(&["-bf", "2", "-g", "60"]),
+        ),
+        // Portrait, Baseline profile (CAVLC, no B-frames).
+        testsrc_video(
+            d,
+            "baseline.mp4",
+            (360, 640),
+            30,
+            2.0,
+            &enc(&["-profile:v", "baseline", "-g", "20"]),
+        ),
+        // Open GOPs: sync samples are I pictures that are not IDRs; four slices a picture,
+        // weighted prediction.
+        testsrc_video(
+            d,
+            "open-gop.mp4",
+            (640, 352),
+            30,
+            3.0,
+            &enc(&[
+                "-bf",
+                "3",
+                "-x264-params",
+                "open-gop=1:keyint=30:min-keyint=30:slices=4:weightp=2",
+            ]),
+        ),
+    ];
+    for bg in &kinds {
+        assert_decoders_agree(bg);
+    }
+    // A rotation matrix (phone video) is applied the same way to both decoders' pictures.
+    let rotated = d.join("rotated.mp4");
+    run(ffmpeg()
+        .arg("-i")
+        .arg(&kinds[0])
+        .args(["-c", "copy", "-metadata:s:v:0", "rotate=90"])
+        .arg(&rotated));
+    assert_decoders_agree(&rotated);
+}
+
+#[test]
+fn the_decoder_can_be_chosen_and_renders_the_same_video() {
+    let dir = tempdir();
+    let d = dir.path();
+    let bg = counter_video(d, "bg.mp4", (854, 480), 30, 3.0);
+    let (audio, marks) = narration(d);
+    let mut md5s = Vec::new();
+    for decoder in ["libavcodec", "rusty_h264"] {
+        let out = d.join(format!("{decoder}.mp4"));
+        Job::new(&audio, &marks, &out)
+            .background(&bg)
+            .args(&["--start", "0.5", "--preset", "ultrafast"])
+            .env("STORYREEL_H264_DECODER", decoder)
+            .run_ok();
+        md5s.push(filtered_frame_md5s(&out, "null"));
+    }
+    assert_eq!(md5s[0].len() as u64, expected_frames(2000));
+    assert!(md5s[0] == md5s[1], "the two decoders gave different videos");
+    // A value that names no decoder is refused, naming the variable and the choices.
+    let out = Job::new(&audio, &marks, &d.join("bad.mp4"))
+        .background(&bg)
+        .env("STORYREEL_H264_DECODER", "ffmpeg")
+        .run();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    for needle in [
+        "STORYREEL_H264_DECODER",
+        "\"ffmpeg\"",
+        "libavcodec",
+        "rusty_h264",
+        "bg.mp4",
+    ] {
+        assert!(err.contains(needle), "{needle:?} missing from: {err}");
+    }
+}

@@ -59,10 +59,16 @@ fn str_path(p: &Path) -> &str {
 /// Renders 2 s of narration over `bg`, expecting failure mentioning `needles` and `bg`;
 /// returns the message.
 fn assert_background_rejected(d: &Path, bg: &Path, needles: &[&str]) -> String {
+    assert_background_rejected_by(d, bg, needles, "auto")
+}
+
+/// As [`assert_background_rejected`], with `STORYREEL_H264_DECODER=decoder`.
+fn assert_background_rejected_by(d: &Path, bg: &Path, needles: &[&str], decoder: &str) -> String {
     let (audio, marks) = good_inputs(d);
     let job = Job::new(&audio, &marks, &d.join("out.mp4"))
         .background(bg)
-        .args(&["--start", "0", "--preset", "ultrafast"]);
+        .args(&["--start", "0", "--preset", "ultrafast"])
+        .env("STORYREEL_H264_DECODER", decoder);
     let mut all = needles.to_vec();
     all.push(str_path(bg));
     assert_fails(&job, &all)
@@ -154,6 +160,45 @@ fn issue2_background_with_corrupt_h264_data_is_rejected() {
     bytes[from..to].copy_from_slice(&noise(to - from));
     let bg = write(d, "garbage.mp4", bytes);
     assert_background_rejected(d, &bg, &["background", "corrupt h.264"]);
+}
+
+#[test]
+fn background_with_corrupt_slice_data_is_rejected_by_either_decoder() {
+    // Framing intact (every NAL unit's length and header), but the slice data of the second
+    // half of the pictures is noise: only the decoder itself can notice. Neither decoder may
+    // conceal it into a picture.
+    let dir = tempdir();
+    let d = dir.path();
+    let (whole, boxes) = real_mp4(d, true);
+    let (at, size) = find_box(&boxes, "mdat");
+    let mut bytes = std::fs::read(&whole).expect("read mp4");
+    let (start, end) = ((at + 8) as usize, (at + size) as usize);
+    let mut pos = start;
+    let mut slices = 0;
+    while pos + 4 < end {
+        let len = u32::from_be_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        let nal = pos + 4;
+        assert!(
+            nal + len <= end,
+            "one video track: mdat is length-prefixed NAL units"
+        );
+        let kind = bytes[nal] & 0x1f;
+        if matches!(kind, 1 | 5) && pos > (start + end) / 2 && len > 16 {
+            bytes[nal + 8..nal + len].copy_from_slice(&noise(len - 8));
+            slices += 1;
+        }
+        pos = nal + len;
+    }
+    assert!(slices > 5, "{slices} slices corrupted");
+    let bg = write(d, "noisy-slices.mp4", bytes);
+    for decoder in ["libavcodec", "rusty_h264"] {
+        assert_background_rejected_by(
+            d,
+            &bg,
+            &["background", "corrupt h.264 data at frame"],
+            decoder,
+        );
+    }
 }
 
 /// An HEVC MP4, rejected; returns the message.

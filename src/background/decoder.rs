@@ -12,6 +12,12 @@ use super::libav;
 /// The variable that chooses the decoder.
 pub const DECODER_VAR: &str = "STORYREEL_H264_DECODER";
 
+/// The loaded libavcodec's soname, or why it cannot be used (not installed, an unsupported
+/// version, no h264 decoder).
+pub fn libavcodec_available() -> Result<&'static str, String> {
+    libav::available()
+}
+
 /// A decoder implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecoderKind {

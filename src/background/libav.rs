@@ -29,6 +29,8 @@ const LIBRARY_NAMES: [&str; 4] = [
 const AVERROR_EAGAIN: c_int = -11;
 /// `AVERROR_EOF`: `FFERRTAG('E','O','F',' ')`.
 const AVERROR_EOF: c_int = -0x2046_4F45;
+/// `AV_LOG_QUIET`.
+const AV_LOG_QUIET: c_int = -8;
 /// `AV_PIX_FMT_YUV420P` and `AV_PIX_FMT_YUVJ420P` (full range; same planes).
 const PIX_FMT_YUV420P: c_int = 0;
 const PIX_FMT_YUVJ420P: c_int = 12;
@@ -113,6 +115,11 @@ fn resolve(lib: libloading::Library, name: &str) -> Result<Api, String> {
                 AVUTIL_MAJORS.end()
             ));
         }
+        // Errors reach the caller as return codes; FFmpeg's own log lines on stderr would only
+        // repeat them (or report what the caller recovers from).
+        let log_set_level: unsafe extern "C" fn(c_int) =
+            *lib.get(b"av_log_set_level\0").map_err(sym)?;
+        log_set_level(AV_LOG_QUIET);
         let find_decoder_by_name: unsafe extern "C" fn(*const c_char) -> *const c_void =
             *lib.get(b"avcodec_find_decoder_by_name\0").map_err(sym)?;
         let codec = find_decoder_by_name(c"h264".as_ptr());

@@ -37,6 +37,8 @@ pub struct VideoBackground {
     /// Pictures the decoder just gave out, before they are sorted into `pending`.
     ready: Vec<Picture>,
     next_feed: usize,
+    /// libavcodec refused a picture since the last seek: `rusty_h264` decodes until the next.
+    fallback: bool,
     /// Presentation time of the picture last scaled into the caller's frame.
     current_pts: Option<i64>,
     scaler: Option<Scaler>,
@@ -127,6 +129,7 @@ impl VideoBackground {
             pending: Vec::new(),
             ready: Vec::new(),
             next_feed: 0,
+            fallback: false,
             current_pts: None,
             scaler: None,
             upright: None,
@@ -155,6 +158,16 @@ impl VideoBackground {
     /// The decoder this background uses.
     pub fn decoder(&self) -> DecoderKind {
         self.kind
+    }
+
+    /// Decodes with `kind` from the next picture drawn on (instead of the one
+    /// `STORYREEL_H264_DECODER` chose when the file was opened).
+    pub fn use_decoder(&mut self, kind: DecoderKind) {
+        self.kind = kind;
+        self.fallback = false;
+        self.decoder = None;
+        self.pending.clear();
+        self.current_pts = None;
     }
 
     /// Duration in milliseconds.
@@ -199,6 +212,7 @@ impl VideoBackground {
         };
         if seek_needed {
             self.next_feed = self.sync_for(target);
+            self.fallback = false;
             self.decoder = None;
             self.pending.clear();
         }
@@ -237,11 +251,7 @@ impl VideoBackground {
         }
         let first_after_seek = self.decoder.is_none();
         if first_after_seek {
-            let decoder = Decoder::new(self.kind).map_err(|e| BackgroundError::Invalid {
-                name: self.name.clone(),
-                reason: format!("cannot start the {} decoder: {e}", self.kind.name()),
-            })?;
-            self.decoder = Some(decoder);
+            self.start_decoder()?;
         }
         let n = self.track.samples.len();
         let mut with_parameter_sets = first_after_seek;
@@ -269,7 +279,25 @@ impl VideoBackground {
                     None => Ok(()),
                 }
             };
-            decoded.map_err(|e| self.corrupt(i.min(n - 1), &e))?;
+            if let Err(e) = decoded {
+                if self.active_kind() == DecoderKind::Libavcodec {
+                    // libavcodec, told to fail rather than conceal, also refuses what is not
+                    // corruption: the leading pictures of an open GOP entered at its I picture
+                    // (they predict from pictures before it), and the memory management
+                    // commands that then name pictures it never saw. Decode from the sync
+                    // sample again with rusty_h264, which gives the same pictures for
+                    // everything shown and is the judge of real corruption.
+                    self.fallback = true;
+                    self.next_feed = self.sync_for(target);
+                    self.pending.clear();
+                    ready.clear();
+                    self.start_decoder()?;
+                    with_parameter_sets = true;
+                    continue;
+                }
+                self.ready = ready;
+                return Err(self.corrupt(i.min(n - 1), &e));
+            }
             let shown = self.sort_ready(&mut ready, target, out);
             if shown.is_err() || shown == Ok(true) || i >= n {
                 break shown.map_err(|what| self.corrupt(i.min(n - 1), what));
@@ -293,6 +321,25 @@ impl VideoBackground {
                 target as f64 / f64::from(self.track.timescale)
             ),
         })
+    }
+
+    /// The decoder used until the next seek.
+    fn active_kind(&self) -> DecoderKind {
+        if self.fallback {
+            DecoderKind::RustyH264
+        } else {
+            self.kind
+        }
+    }
+
+    fn start_decoder(&mut self) -> Result<(), BackgroundError> {
+        let kind = self.active_kind();
+        let decoder = Decoder::new(kind).map_err(|e| BackgroundError::Invalid {
+            name: self.name.clone(),
+            reason: format!("cannot start the {} decoder: {e}", kind.name()),
+        })?;
+        self.decoder = Some(decoder);
+        Ok(())
     }
 
     /// Sorts the pictures the decoder gave out: the target's is scaled into `out` (true),

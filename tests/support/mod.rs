@@ -183,6 +183,7 @@ pub struct Job {
     pub marks: PathBuf,
     pub out: PathBuf,
     pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
 }
 
 impl Job {
@@ -192,7 +193,14 @@ impl Job {
             marks: marks.to_path_buf(),
             out: out.to_path_buf(),
             args: Vec::new(),
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable for the render.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     /// Adds CLI arguments.
@@ -217,7 +225,8 @@ impl Job {
             .arg(&self.marks)
             .arg("--out")
             .arg(&self.out)
-            .args(&self.args);
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         c
     }
 
