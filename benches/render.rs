@@ -258,8 +258,10 @@ fn main() -> Result<()> {
         })
         .unwrap_or_default();
     println!(
-        "machine: {} cores, {cpu_model}",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "machine: {} cores, {cpu_model}; storyreel's background decoder: {}",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        storyreel::background::DecoderKind::from_env()
+            .map_or_else(|e| format!("none ({e})"), |k| k.name().to_string())
     );
     println!();
     println!(

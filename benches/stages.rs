@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use storyreel::background::Background;
+use storyreel::background::{Background, DecoderKind, VideoBackground};
 use storyreel::compose::Overlay;
 use storyreel::encode::{Encoder, EncoderSettings};
 use storyreel::frame::Frame;
@@ -56,12 +56,20 @@ fn main() -> Result<()> {
     }
     let n = 240;
 
-    // Decode + crop + scale, frame by frame from the start (one keyframe pre-roll at most).
-    let mut background = Background::open_file(&bg, 0)?;
-    let decode_fit = per_frame(n, |i| {
-        background.draw(i, 30, W, H)?;
-        Ok(())
-    })?;
+    // Decode + crop + scale, frame by frame from the start (one keyframe pre-roll at most),
+    // with each decoder: the one the render uses (libavcodec when installed) and the built-in.
+    let decode_fit_with = |kind: DecoderKind| -> Result<Duration> {
+        let mut video = VideoBackground::open_file(&bg)?;
+        video.use_decoder(kind);
+        let mut background = Background::from_video(video, 0);
+        per_frame(n, |i| {
+            background.draw(i, 30, W, H)?;
+            Ok(())
+        })
+    };
+    let default_kind = DecoderKind::from_env()?;
+    let decode_fit = decode_fit_with(default_kind)?;
+    let decode_fit_rusty = decode_fit_with(DecoderKind::RustyH264)?;
 
     // Scaling alone: 1920x1080 → crop 606x1080 → 1080x1920.
     let src = Frame::black(1920, 1080);
@@ -133,8 +141,13 @@ fn main() -> Result<()> {
     println!("| stage (one thread, per 1080x1920 frame) | CPU ms |");
     println!("|---|---|");
     println!(
-        "| background decode + crop + scale (1080p H.264, B-frames) | {:.2} |",
+        "| background decode + crop + scale (1080p H.264, B-frames), {} | {:.2} |",
+        default_kind.name(),
         ms(decode_fit)
+    );
+    println!(
+        "| background decode + crop + scale, rusty_h264 | {:.2} |",
+        ms(decode_fit_rusty)
     );
     println!(
         "| of which scaling 1920x1080 → 1080x1920 | {:.2} |",

@@ -9,7 +9,7 @@ packages=(
   fonts-league-spartan fonts-dejavu-core                # caption fonts, embedded at build time
   libespeak-ng-dev espeak-ng-data                       # the embedded narration engine
   espeak-ng                                             # the espeak-ng command, for the benchmark
-  ffmpeg                                                # the independent judge in tests and the benchmark baseline
+  ffmpeg                                                # the independent judge in tests, the benchmark baseline; its libavcodec decodes backgrounds
 )
 
 as_root() {

@@ -21,7 +21,7 @@ use std::time::Instant;
 use storyreel_mp4::demux::ReadAt;
 
 use super::{Fit, Measured, Sample, ThreadRun};
-use crate::background::{Background, BackgroundError, VideoBackground};
+use crate::background::{Background, BackgroundError, DecoderKind, VideoBackground};
 use crate::cloud::s3::{READ_BLOCK, READ_CACHE_BLOCKS};
 use crate::plan::{BackgroundRef, PlanError, PlanInputs, RenderOptions, RenderPlan, make_plan};
 use crate::render::{RenderError, process_cpu_time};
@@ -151,7 +151,9 @@ fn open_counted(path: &Path) -> Result<(VideoBackground, Arc<Mutex<ReadState>>),
         len,
         state: state.clone(),
     };
-    let video = VideoBackground::open(Box::new(reader), &path.display().to_string())?;
+    let mut video = VideoBackground::open(Box::new(reader), &path.display().to_string())?;
+    // A Lambda has no libavcodec: time the decoder it runs, whatever this machine has.
+    video.use_decoder(DecoderKind::RustyH264);
     Ok((video, state))
 }
 
