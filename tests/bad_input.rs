@@ -146,17 +146,22 @@ fn issue2_background_with_mdat_cut_short_is_rejected() {
     assert_background_rejected(d, &bg, &["background", "truncated"]);
 }
 
+/// A fast-start H.264 MP4's bytes, with where its media data starts and ends.
+fn fast_start_mp4_bytes(d: &Path) -> (Vec<u8>, usize, usize) {
+    let (whole, boxes) = real_mp4(d, true);
+    let (at, size) = find_box(&boxes, "mdat");
+    let bytes = std::fs::read(&whole).expect("read mp4");
+    (bytes, (at + 8) as usize, (at + size) as usize)
+}
+
 #[test]
 fn issue2_background_with_corrupt_h264_data_is_rejected() {
     // Intact boxes and sample tables, but the last three quarters of the media data are noise:
     // this fails while chunks are being rendered, not when the file is opened.
     let dir = tempdir();
     let d = dir.path();
-    let (whole, boxes) = real_mp4(d, true);
-    let (at, size) = find_box(&boxes, "mdat");
-    let mut bytes = std::fs::read(&whole).expect("read mp4");
-    let from = (at + 8 + size / 4) as usize;
-    let to = (at + size) as usize;
+    let (mut bytes, start, to) = fast_start_mp4_bytes(d);
+    let from = start + (to - start) / 4;
     bytes[from..to].copy_from_slice(&noise(to - from));
     let bg = write(d, "garbage.mp4", bytes);
     assert_background_rejected(d, &bg, &["background", "corrupt h.264"]);
@@ -169,10 +174,7 @@ fn background_with_corrupt_slice_data_is_rejected_by_either_decoder() {
     // conceal it into a picture.
     let dir = tempdir();
     let d = dir.path();
-    let (whole, boxes) = real_mp4(d, true);
-    let (at, size) = find_box(&boxes, "mdat");
-    let mut bytes = std::fs::read(&whole).expect("read mp4");
-    let (start, end) = ((at + 8) as usize, (at + size) as usize);
+    let (mut bytes, start, end) = fast_start_mp4_bytes(d);
     let mut pos = start;
     let mut slices = 0;
     while pos + 4 < end {
