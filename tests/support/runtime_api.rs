@@ -475,6 +475,8 @@ impl Function {
         cmd.envs(envs)
             .env("AWS_REGION", "us-east-1")
             .env("RUST_LOG", "info")
+            // A Lambda has no libavcodec: decode as it does, even where this host has FFmpeg.
+            .env("STORYREEL_H264_DECODER", "rusty_h264")
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("clone log handle"))
             .stderr(out);
