@@ -35,7 +35,7 @@ use storyreel::steps::VoiceOptions;
 use storyreel::steps::story::{JobRequest, StoryInput, StorySource};
 use storyreel::store::{BlobStore, StoreError};
 
-use crate::moto::{ACCOUNT, Moto, REGION, config_for};
+use crate::moto::{ACCOUNT, Moto, MotoConfig, REGION, config_for};
 use crate::support;
 
 /// The error and its causes, `: `-separated.

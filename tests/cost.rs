@@ -252,6 +252,7 @@ async fn dynamo_jobs_record_chunk_times_and_the_estimate() {
     use storyreel::cost;
     use storyreel::jobs::{JobRecord, JobStore, JobUpdate};
 
+    use crate::moto::MotoConfig;
     let moto = crate::moto::Moto::start();
     let conf = moto.config().await;
     let jobs = crate::cloud::new_table(&conf, "cost-jobs").await;

@@ -330,6 +330,7 @@ fn the_story_function_writes_from_a_prompt_with_an_endpoint_configured() {
 #[test]
 fn the_story_function_reads_its_key_from_parameter_store_once() {
     const SECRET: &str = "sk-from-parameter-store-7f3a";
+    use crate::moto::MotoConfig;
     let moto = crate::moto::Moto::start();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let ssm = aws_sdk_ssm::Client::new(&rt.block_on(moto.config()));

@@ -23,7 +23,6 @@
 //!   JsonPath treats such a path as definite and gives the value, as the local executor does.
 //!   The definitions here select `$[0]` and read fields later instead.
 
-use crate::moto::Moto;
 use crate::support::Recorder;
 use anyhow::{Context, bail, ensure};
 use aws_sdk_sfn::config::{BehaviorVersion, Credentials, Region};
@@ -36,6 +35,7 @@ use std::time::{Duration, Instant};
 use storyreel_asl::{
     Executor, ExecutorOptions, StateMachine, TaskContext, TaskError, TaskHandler, async_trait,
 };
+use storyreel_moto::Moto;
 
 const ACCOUNT: &str = "123456789012";
 const EXECUTION_REGION: &str = "us-east-1";
@@ -193,10 +193,11 @@ pub async fn conformance(
         check_no_race(region, queue)?;
     }
 
-    let moto = Moto::start()?;
+    let moto = Moto::start();
+    moto.execute_state_machines();
     for (region, queue) in &queues {
         let results: Vec<String> = queue.iter().map(|i| i.result.to_string()).collect();
-        moto.queue_lambda_results(region, &results)?;
+        moto.queue_lambda_results(region, &results);
     }
     let mut moto_definition = definition.to_string();
     for (k, v) in &subs {

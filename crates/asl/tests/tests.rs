@@ -2,5 +2,4 @@
 
 mod conformance;
 mod constructs;
-mod moto;
 mod support;
