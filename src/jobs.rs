@@ -105,18 +105,9 @@ impl JobRecord {
     }
 }
 
-/// The UTC calendar date (year, month, day) of Unix time `secs` (Howard Hinnant's
-/// civil_from_days).
+/// The UTC calendar date (year, month, day) of Unix time `secs`.
 pub fn utc_date(secs: u64) -> (i64, i64, i64) {
-    let z = (secs / 86_400) as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    storyreel_asl::civil_from_days((secs / 86_400) as i64)
 }
 
 /// Seconds since the Unix epoch.

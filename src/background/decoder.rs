@@ -12,11 +12,7 @@ use super::libav;
 /// The variable that chooses the decoder.
 pub const DECODER_VAR: &str = "STORYREEL_H264_DECODER";
 
-/// The loaded libavcodec's soname, or why it cannot be used (not installed, an unsupported
-/// version, no h264 decoder).
-pub fn libavcodec_available() -> Result<&'static str, String> {
-    libav::available()
-}
+pub use super::libav::available as libavcodec_available;
 
 /// A decoder implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

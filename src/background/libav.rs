@@ -79,8 +79,8 @@ fn api() -> Result<&'static Api, String> {
     API.get_or_init(load).as_ref().map_err(Clone::clone)
 }
 
-/// Whether libavcodec can be used, and if not, why: the name of the loaded library, or the
-/// reason (not installed, unsupported version, no h264 decoder).
+/// The loaded libavcodec's soname, or why it cannot be used (not installed, an unsupported
+/// version, no h264 decoder).
 pub fn available() -> Result<&'static str, String> {
     api().map(|a| a.name.as_str())
 }

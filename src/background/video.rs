@@ -34,8 +34,6 @@ pub struct VideoBackground {
     decoder: Option<Decoder>,
     /// Decoded pictures presented after the last target.
     pending: Vec<Picture>,
-    /// Pictures the decoder just gave out, before they are sorted into `pending`.
-    ready: Vec<Picture>,
     next_feed: usize,
     /// libavcodec refused a picture since the last seek: `rusty_h264` decodes until the next.
     fallback: bool,
@@ -127,7 +125,6 @@ impl VideoBackground {
             kind,
             decoder: None,
             pending: Vec::new(),
-            ready: Vec::new(),
             next_feed: 0,
             fallback: false,
             current_pts: None,
@@ -255,7 +252,8 @@ impl VideoBackground {
         }
         let n = self.track.samples.len();
         let mut with_parameter_sets = first_after_seek;
-        let mut ready = std::mem::take(&mut self.ready);
+        // Pictures the decoder just gave out, before they are sorted into `pending`.
+        let mut ready = Vec::new();
         let shown = loop {
             let i = self.next_feed;
             let decoded = if i < n {
@@ -295,7 +293,6 @@ impl VideoBackground {
                     with_parameter_sets = true;
                     continue;
                 }
-                self.ready = ready;
                 return Err(self.corrupt(i.min(n - 1), &e));
             }
             let shown = self.sort_ready(&mut ready, target, out);
@@ -303,7 +300,6 @@ impl VideoBackground {
                 break shown.map_err(|what| self.corrupt(i.min(n - 1), what));
             }
         };
-        self.ready = ready;
         if shown? {
             return Ok(());
         }

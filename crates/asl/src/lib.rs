@@ -59,3 +59,4 @@ pub use error::{DefinitionError, ExecutionError, TaskError};
 pub use executor::{Executor, ExecutorOptions, MAX_PAYLOAD_BYTES};
 pub use observer::{Event, Observer};
 pub use task::{TaskContext, TaskHandler};
+pub use timestamp::civil_from_days;

@@ -566,7 +566,7 @@ async fn wait_forms() {
         let d = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
         // Format via the executor's own rule: a Pass state can't do it, so build it by hand.
         let (days, rem) = (d.div_euclid(86_400), d.rem_euclid(86_400));
-        let (y, m, dd) = civil(days);
+        let (y, m, dd) = storyreel_asl::civil_from_days(days);
         format!(
             "{y:04}-{m:02}-{dd:02}T{:02}:{:02}:{:02}Z",
             rem / 3600,
@@ -613,18 +613,6 @@ async fn wait_forms() {
     )
     .await;
     failed("States.Runtime", &out);
-}
-
-fn civil(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 // ---- Succeed and Fail -----------------------------------------------------------------------
