@@ -1,0 +1,1 @@
+//! Loopback servers that speak the platforms' documented wire protocols (tests only).

@@ -1,0 +1,1 @@
+//! storyreel-publish against the loopback platforms (`storyreel-platforms`).
