@@ -8,9 +8,11 @@
 //! publish resumable and exactly-once (see ARCHITECTURE.md, "Publishing").
 
 pub mod accounts;
+pub mod error;
 pub mod platform;
 pub mod secret;
 
 pub use accounts::{Account, AccountError, TokenStore};
+pub use error::{ErrorKind, PublishError};
 pub use platform::{Endpoints, Platform};
 pub use secret::Secret;
