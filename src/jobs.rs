@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use storyreel_publish::DestinationState;
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +74,10 @@ pub struct JobRecord {
     /// narration and chunk count (absent on records older than the estimate and on failures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<crate::cost::CostEstimate>,
+    /// Each destination's publishing progress, by `platform:account` (absent when the job
+    /// publishes nowhere). Written only through [`JobStore::put_destination`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub publish: BTreeMap<String, DestinationState>,
 }
 
 impl JobRecord {
@@ -101,6 +106,7 @@ impl JobRecord {
             error: None,
             outputs: None,
             cost: None,
+            publish: BTreeMap::new(),
         }
     }
 }
@@ -175,6 +181,32 @@ pub trait JobStore: Send + Sync {
     async fn update(&self, job_id: &str, update: JobUpdate) -> Result<(), JobError>;
     /// The most recent jobs first, at most `limit`.
     async fn list(&self, limit: usize) -> Result<Vec<JobRecord>, JobError>;
+    /// Writes destination `dest`'s state if the stored one is at revision `expected` (0: none
+    /// stored yet): a compare-and-set, so of two runs moving the same destination only one
+    /// succeeds. Returns false when the condition failed (re-read and decide again).
+    async fn put_destination(
+        &self,
+        job_id: &str,
+        dest: &str,
+        expected: u64,
+        state: &DestinationState,
+    ) -> Result<bool, JobError>;
+}
+
+/// The compare-and-set of [`JobStore::put_destination`] on a record in memory.
+pub fn apply_destination(
+    job: &mut JobRecord,
+    dest: &str,
+    expected: u64,
+    state: &DestinationState,
+) -> bool {
+    let current = job.publish.get(dest).map_or(0, |s| s.rev);
+    if current != expected {
+        return false;
+    }
+    job.publish.insert(dest.to_string(), state.clone());
+    job.updated_at = unix_now();
+    true
 }
 
 /// Applies an update to a record (the semantics both adapters share).
@@ -250,6 +282,25 @@ impl FsJobs {
         }
     }
 
+    /// An exclusive lock on the directory's job records across processes (a `watch` and a
+    /// `publish retry` may run at once), held until the returned file is dropped. The
+    /// in-process mutex orders this process's tasks; `flock` orders processes.
+    fn lock_dir(&self) -> Result<std::fs::File, JobError> {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(&self.dir).map_err(|e| self.err("lock", e))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(".lock"))
+            .map_err(|e| self.err("lock", e))?;
+        // SAFETY: flock on a descriptor this function owns; no memory is shared.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(self.err("lock", std::io::Error::last_os_error()));
+        }
+        Ok(file)
+    }
+
     fn write(&self, job: &JobRecord) -> Result<(), JobError> {
         let path = self.path(&job.job_id)?;
         let bytes = serde_json::to_vec_pretty(job).map_err(|e| self.err("encode", e))?;
@@ -265,6 +316,7 @@ impl FsJobs {
 impl JobStore for FsJobs {
     async fn create(&self, job: &JobRecord) -> Result<(JobRecord, bool), JobError> {
         let _g = self.lock.lock().await;
+        let _f = self.lock_dir()?;
         if let Some(existing) = self.read(&job.job_id)? {
             return Ok((existing, false));
         }
@@ -279,6 +331,7 @@ impl JobStore for FsJobs {
 
     async fn update(&self, job_id: &str, update: JobUpdate) -> Result<(), JobError> {
         let _g = self.lock.lock().await;
+        let _f = self.lock_dir()?;
         let mut job = self
             .read(job_id)?
             .ok_or_else(|| JobError::NotFound(job_id.to_string()))?;
@@ -309,6 +362,25 @@ impl JobStore for FsJobs {
         });
         jobs.truncate(limit);
         Ok(jobs)
+    }
+
+    async fn put_destination(
+        &self,
+        job_id: &str,
+        dest: &str,
+        expected: u64,
+        state: &DestinationState,
+    ) -> Result<bool, JobError> {
+        let _g = self.lock.lock().await;
+        let _f = self.lock_dir()?;
+        let mut job = self
+            .read(job_id)?
+            .ok_or_else(|| JobError::NotFound(job_id.to_string()))?;
+        if !apply_destination(&mut job, dest, expected, state) {
+            return Ok(false);
+        }
+        self.write(&job)?;
+        Ok(true)
     }
 }
 

@@ -17,6 +17,7 @@ pub mod llm;
 pub mod merge;
 pub mod narration;
 pub mod pipeline;
+pub mod publishing;
 pub mod plan;
 pub mod render;
 pub mod sample;

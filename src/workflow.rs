@@ -14,6 +14,7 @@ use storyreel_asl::{
 
 use crate::jobs::{FsJobs, JobStore};
 use crate::narration::Narrators;
+use crate::publishing::Publishers;
 use crate::steps::{self, StepError, story::StoryLlm};
 use crate::store::{BlobStore, FsStore};
 
@@ -55,6 +56,8 @@ pub struct LocalSteps {
     pub scratch: PathBuf,
     /// x264 threads per chunk.
     pub threads: u32,
+    /// Connected accounts and the platforms, for publish (and drop-folder destinations).
+    pub publishers: Publishers,
 }
 
 impl LocalSteps {
@@ -70,6 +73,7 @@ impl LocalSteps {
             scratch: dir.join(".scratch"),
             // x264's rule of 1.5 threads per core, shared by the chunks in flight.
             threads: ((3 * cores) / (2 * chunks_at_once.max(1))).max(1) as u32,
+            publishers: Publishers::local(),
         }
     }
 
@@ -91,7 +95,14 @@ impl LocalSteps {
         match step {
             "story" => out(
                 "story",
-                steps::story(parse("story", event)?, store, jobs, self.llm.as_deref()).await?,
+                steps::story(
+                    parse("story", event)?,
+                    store,
+                    jobs,
+                    self.llm.as_deref(),
+                    &self.publishers.drop_publish,
+                )
+                .await?,
             ),
             "speech" => out(
                 "speech",
@@ -118,7 +129,7 @@ impl LocalSteps {
             ),
             "publish" => out(
                 "publish",
-                steps::publish(parse("publish", event)?, store, jobs).await?,
+                steps::publish(parse("publish", event)?, store, jobs, &self.publishers).await?,
             ),
             other => Err(StepError::invalid(
                 "invoke",

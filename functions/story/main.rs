@@ -16,6 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             env.store.as_ref(),
             env.jobs.as_ref(),
             env.llm.as_deref(),
+            &env.publishers.drop_publish,
         )
         .await?;
         if out.job.render.max_concurrency == 0 {

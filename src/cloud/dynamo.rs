@@ -14,6 +14,11 @@
 //! | `Estimated`     | `SET cost = <the estimate as JSON text>, updated_at`               |
 //! | `Failed`        | `SET status = failed, step = <failed state>, error, updated_at`     |
 //! | `Succeeded`     | `SET status = succeeded, step = Done, outputs, updated_at REMOVE error` |
+//! | `put_destination` | `SET publish:<dest> = {rev, state}` if `publish:<dest>.rev = expected` (or absent when 0) |
+//!
+//! Each destination's state is its own top-level attribute `publish:<platform>:<account>` (a
+//! map of `rev` and the state as JSON text), so a compare-and-set touches one destination and
+//! needs no parent map to exist.
 //!
 //! Updates carry `attribute_exists(job_id)`, so updating a missing job is
 //! [`JobError::NotFound`], as with [`crate::jobs::FsJobs`]. Items carry `expires_at` (Unix
@@ -33,6 +38,7 @@ use super::{AnySdkError, Failure, SdkConfig, classify};
 use crate::jobs::{
     JobError, JobFailure, JobOutputs, JobRecord, JobStatus, JobStore, JobUpdate, unix_now,
 };
+use storyreel_publish::DestinationState;
 
 /// How long a job record lives: 30 days after creation (DynamoDB deletes it within a few days
 /// after `expires_at`).
@@ -246,7 +252,27 @@ pub fn to_item(job: &JobRecord, expires_at: u64) -> HashMap<String, AttributeVal
             s(&serde_json::to_string(c).unwrap_or_default()),
         );
     }
+    for (dest, state) in &job.publish {
+        item.insert(destination_attr(dest), destination_value(state));
+    }
     item
+}
+
+/// The attribute holding a destination's state.
+pub fn destination_attr(dest: &str) -> String {
+    format!("{DESTINATION_PREFIX}{dest}")
+}
+
+const DESTINATION_PREFIX: &str = "publish:";
+
+fn destination_value(state: &DestinationState) -> AttributeValue {
+    AttributeValue::M(HashMap::from([
+        ("rev".to_string(), n(state.rev)),
+        (
+            "state".to_string(),
+            s(&serde_json::to_string(state).unwrap_or_default()),
+        ),
+    ]))
 }
 
 /// An item as a job record; optional attributes may be missing.
@@ -353,6 +379,21 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<JobRecord, Ba
             thumbnail: text_in(m, "thumbnail"),
             link: text_in(m, "link"),
         });
+    let mut publish = std::collections::BTreeMap::new();
+    for (name, v) in item {
+        let Some(dest) = name.strip_prefix(DESTINATION_PREFIX) else {
+            continue;
+        };
+        let state = v
+            .as_m()
+            .ok()
+            .and_then(|m| m.get("state"))
+            .and_then(|t| t.as_s().ok())
+            .ok_or_else(|| bad(format!("{name} is not a destination state: {v:?}")))?;
+        let state: DestinationState = serde_json::from_str(state)
+            .map_err(|e| bad(format!("{name} is not a destination state: {e}")))?;
+        publish.insert(dest.to_string(), state);
+    }
     Ok(JobRecord {
         job_id: job_id.clone(),
         execution: text("execution"),
@@ -369,6 +410,7 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<JobRecord, Ba
         error,
         outputs,
         cost,
+        publish,
     })
 }
 
@@ -539,6 +581,52 @@ impl JobStore for DynamoJobs {
         });
         jobs.truncate(limit);
         Ok(jobs)
+    }
+
+    async fn put_destination(
+        &self,
+        job_id: &str,
+        dest: &str,
+        expected: u64,
+        state: &DestinationState,
+    ) -> Result<bool, JobError> {
+        let condition = if expected == 0 {
+            "attribute_exists(job_id) AND attribute_not_exists(#dest)"
+        } else {
+            "attribute_exists(job_id) AND #dest.#rev = :expected"
+        };
+        let mut names = HashMap::from([
+            ("#dest".to_string(), destination_attr(dest)),
+            ("#updated".to_string(), "updated_at".to_string()),
+        ]);
+        let mut values = HashMap::from([
+            (":state".to_string(), destination_value(state)),
+            (":now".to_string(), n(unix_now())),
+        ]);
+        if expected != 0 {
+            names.insert("#rev".into(), "rev".into());
+            values.insert(":expected".into(), n(expected));
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(job_id)))
+            .update_expression("SET #dest = :state, #updated = :now")
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // Either another run moved the destination on, or the job is gone: tell which.
+            Err(e) if is_condition_failed(&e) => match self.get(job_id).await? {
+                Some(_) => Ok(false),
+                None => Err(JobError::NotFound(job_id.to_string())),
+            },
+            Err(e) => Err(self.err("update", e)),
+        }
     }
 }
 

@@ -18,6 +18,7 @@ pub mod story;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use error::job_err as error_job;
 pub(crate) use error::store_err as error_store;
 pub use error::{ErrorName, StepError};
 pub use marks::{MarksInput, MarksOutput, marks};
@@ -143,6 +144,9 @@ pub struct Job {
     pub render: RenderSettings,
     /// Name shown on the title card.
     pub channel: String,
+    /// Where the finished video is published (none: it stays in the store).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<storyreel_publish::Destination>,
 }
 
 /// One Map item: a chunk's frame range `[start, end)`.

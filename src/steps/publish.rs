@@ -1,8 +1,11 @@
 //! `publish`: the job's outcome. On success it writes the outputs (video, SRT and WebVTT
-//! captions, thumbnail), records them on the job with a download link and removes the job's
+//! captions, thumbnail), records them on the job with a download link, uploads the video to
+//! the job's destinations (each exactly once: [`crate::publishing`]), removes the job's
 //! intermediate objects, and records the job's cost estimate (from its own chunk render
 //! times, narration characters, engine and chunk count: [`crate::cost`]). On failure (the state
 //! machine's Catch) it records which state failed and why.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +15,7 @@ use super::{ErrorName, Job, MarksOutput, MergeOutput, SpeechOutput, StepError, b
 use crate::background::Background;
 use crate::jobs::{JobFailure, JobOutputs, JobRecord, JobStatus, JobStore, JobUpdate};
 use crate::keys;
+use crate::publishing::{self, PublishJob, Publishers};
 use crate::store::BlobStore;
 
 const STEP: &str = "publish";
@@ -64,6 +68,14 @@ pub struct PublishOutput {
     pub status: JobStatus,
     pub outputs: Option<JobOutputs>,
     pub error: Option<JobFailure>,
+    /// Each destination's state after this run (absent when the job publishes nowhere).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub destinations: BTreeMap<String, storyreel_publish::DestinationState>,
+    /// When a deferred destination may be tried again (RFC 3339): the deployed state machine
+    /// waits until then and runs publish again. Absent on one machine, where `storyreel
+    /// publish retry` and `watch` come back instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at: Option<String>,
 }
 
 /// The readable part of a Lambda error's cause (`{"errorType":..,"errorMessage":..}`).
@@ -83,6 +95,7 @@ pub async fn publish(
     input: PublishInput,
     store: &dyn BlobStore,
     jobs: &dyn JobStore,
+    publishers: &Publishers,
 ) -> Result<PublishOutput, StepError> {
     if let Some(f) = input.failure {
         let failure = JobFailure {
@@ -101,6 +114,8 @@ pub async fn publish(
             status: JobStatus::Failed,
             outputs: None,
             error: Some(failure),
+            destinations: BTreeMap::new(),
+            retry_at: None,
         });
     }
     let (Some(job), Some(speech), Some(marks), Some(merged)) =
@@ -111,13 +126,81 @@ pub async fn publish(
             "publish needs job, speech, marks and merged (or a failure to record)",
         ));
     };
-    jobs.update(&job.job_id, JobUpdate::Step("Publish".into()))
+    let record = jobs.get(&job.job_id).await.map_err(|e| job_err(STEP, e))?;
+    let (video, _, _, thumbnail) = keys::outputs(&job.job_id);
+    // A second run (a retry, a resumed `make`, the state machine coming back to a deferred
+    // destination) finds the outputs written and the job succeeded: only destinations remain.
+    let written = match record.as_ref().and_then(|r| {
+        (r.status == JobStatus::Succeeded)
+            .then(|| r.outputs.clone())
+            .flatten()
+    }) {
+        Some(o) if store.head(&o.video).await.map_err(|e| store_err(STEP, e))?.is_some() => {
+            Some(o)
+        }
+        _ => None,
+    };
+    let outputs = match written {
+        Some(o) => o,
+        None => {
+            jobs.update(&job.job_id, JobUpdate::Step("Publish".into()))
+                .await
+                .map_err(|e| job_err(STEP, e))?;
+            let outputs = write_outputs(&job, &speech, &marks, &merged, store, jobs).await?;
+            // The video is made: the job has succeeded whatever the platforms say; each
+            // destination's progress is its own state on the record.
+            jobs.update(&job.job_id, JobUpdate::Succeeded(outputs.clone()))
+                .await
+                .map_err(|e| job_err(STEP, e))?;
+            outputs
+        }
+    };
+    let destinations = if job.publish.is_empty() {
+        BTreeMap::new()
+    } else {
+        let target = PublishJob {
+            job_id: &job.job_id,
+            title: job.title.as_deref(),
+            destinations: &job.publish,
+            video_key: &video,
+            thumbnail_key: &thumbnail,
+            story_key: &job.story_key,
+        };
+        publishing::publish_job(publishers, store, jobs, &target, false).await?
+    };
+    // Intermediate objects are done with once no destination needs this run again (a
+    // lifecycle rule expires any that a crash leaves).
+    store
+        .delete_prefix(&keys::job_tmp(&job.job_id))
         .await
-        .map_err(|e| job_err(STEP, e))?;
-    let prepared = prepare(STEP, store, &job, &speech, &marks).await?;
+        .map_err(|e| store_err(STEP, e))?;
+    let retry_at = publishers
+        .come_back
+        .then(|| publishing::next_attempt(&destinations))
+        .flatten()
+        .map(storyreel_publish::time::format_rfc3339);
+    Ok(PublishOutput {
+        job_id: job.job_id,
+        status: JobStatus::Succeeded,
+        outputs: Some(outputs),
+        error: None,
+        destinations,
+        retry_at,
+    })
+}
+
+/// Writes the outputs (captions, thumbnail, then the video last) and the cost estimate.
+async fn write_outputs(
+    job: &Job,
+    speech: &SpeechOutput,
+    marks: &MarksOutput,
+    merged: &MergeOutput,
+    store: &dyn BlobStore,
+    jobs: &dyn JobStore,
+) -> Result<JobOutputs, StepError> {
+    let prepared = prepare(STEP, store, job, speech, marks).await?;
     let chunk_frames: Vec<u64> = prepared.plan.chunks().map(|c| c.end - c.start).collect();
-    let estimate =
-        job_estimate(&job, &speech, &merged, &prepared.text, &chunk_frames, jobs).await?;
+    let estimate = job_estimate(job, speech, merged, &prepared.text, &chunk_frames, jobs).await?;
     let (video, srt, vtt, thumbnail) = keys::outputs(&job.job_id);
     let pages = &prepared.plan.pages;
     let srt_text = storyreel_captions::subtitles::to_srt(pages);
@@ -161,30 +244,16 @@ pub async fn publish(
         .link(&video, LINK_EXPIRY_SECS)
         .await
         .map_err(|e| store_err(STEP, e))?;
-    let outputs = JobOutputs {
+    // Before success, so a succeeded job always carries its estimate.
+    jobs.update(&job.job_id, JobUpdate::Estimated(Box::new(estimate)))
+        .await
+        .map_err(|e| job_err(STEP, e))?;
+    Ok(JobOutputs {
         video,
         srt,
         vtt,
         thumbnail,
         link,
-    };
-    // Before success, so a succeeded job always carries its estimate.
-    jobs.update(&job.job_id, JobUpdate::Estimated(Box::new(estimate)))
-        .await
-        .map_err(|e| job_err(STEP, e))?;
-    jobs.update(&job.job_id, JobUpdate::Succeeded(outputs.clone()))
-        .await
-        .map_err(|e| job_err(STEP, e))?;
-    // Intermediate objects are done with (a lifecycle rule expires any that a crash leaves).
-    store
-        .delete_prefix(&keys::job_tmp(&job.job_id))
-        .await
-        .map_err(|e| store_err(STEP, e))?;
-    Ok(PublishOutput {
-        job_id: job.job_id,
-        status: JobStatus::Succeeded,
-        outputs: Some(outputs),
-        error: None,
     })
 }
 

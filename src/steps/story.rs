@@ -77,6 +77,9 @@ pub struct JobRequest {
     /// at random (the same pick on every retry of a job).
     #[serde(default)]
     pub background_selector: Option<crate::cloud::backgrounds::BackgroundSelector>,
+    /// Where to publish the video (`[{"platform":"youtube","account":"main","privacy":"private"}]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<storyreel_publish::Destination>,
 }
 
 /// The `story` step's output.
@@ -203,6 +206,7 @@ pub async fn story(
     store: &dyn BlobStore,
     jobs: &dyn JobStore,
     llm: Option<&dyn StoryLlm>,
+    drop_publish: &[storyreel_publish::Destination],
 ) -> Result<StoryOutput, StepError> {
     let request = parse_request(&input.request)?;
     let (req, source, detail, raw, drop_id) = match request {
@@ -238,7 +242,11 @@ pub async fn story(
                 .trim_end_matches(".md")
                 .to_string();
             let id = keys::job_id(&stem, &keys::hash(&[key.as_bytes(), etag.as_bytes()]));
-            (JobRequest::default(), "drop", key, Some(raw), Some(id))
+            let req = JobRequest {
+                publish: drop_publish.to_vec(),
+                ..Default::default()
+            };
+            (req, "drop", key, Some(raw), Some(id))
         }
         Request::Job(req) => {
             let req = *req;
@@ -321,9 +329,14 @@ pub async fn story(
             &keys::hash(&[t.channel.as_bytes(), t.time.as_bytes()]),
         )
     } else if source == "text" || source == "key" {
-        let settings =
+        let mut settings =
             serde_json::to_string(&(&req.voice, &req.background, &req.render, &req.channel))
                 .unwrap_or_default();
+        // Destinations are part of what was asked: the same story published elsewhere is
+        // another job (jobs without destinations keep the ids they always had).
+        if !req.publish.is_empty() {
+            settings.push_str(&serde_json::to_string(&req.publish).unwrap_or_default());
+        }
         keys::job_id(
             title.as_deref().unwrap_or(&written.body),
             &keys::hash(&[file.as_bytes(), settings.as_bytes()]),
@@ -352,14 +365,23 @@ pub async fn story(
         background,
         render: req.render.clone(),
         channel,
+        publish: req.publish.clone(),
     };
     validate_job(&job)?;
     let record = JobRecord::new(&job_id, &input.execution, source, &detail, title);
     let (existing, created) = jobs.create(&record).await.map_err(|e| job_err(STEP, e))?;
     // A repeated trigger (another execution) stops here, and so does a finished job; a re-run
     // of the same execution (a resumed `storyreel make`) carries on and reuses what is done.
+    // A succeeded job whose publishing was interrupted (a killed `make`) is carried on by the
+    // same execution: publish finds its outputs and resumes the destinations.
+    let interrupted = job.publish.iter().any(|d| {
+        existing.publish.get(&d.id()).is_none_or(|s| {
+            !s.is_settled() && s.status != storyreel_publish::DestinationStatus::Deferred
+        })
+    });
     let duplicate = !created
-        && (existing.execution != input.execution || existing.status == JobStatus::Succeeded);
+        && (existing.execution != input.execution
+            || (existing.status == JobStatus::Succeeded && !interrupted));
     if !duplicate {
         store
             .put(
@@ -416,6 +438,17 @@ fn validate_job(job: &Job) -> Result<(), StepError> {
     if let Some(b) = &job.background {
         crate::store::check_key(&b.key)
             .map_err(|e| StepError::wrap(STEP, ErrorName::InvalidInput, "background", e))?;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for d in &job.publish {
+        d.validate()
+            .map_err(|e| StepError::wrap(STEP, ErrorName::InvalidInput, "publish", e))?;
+        if !seen.insert(d.id()) {
+            return Err(StepError::invalid(
+                STEP,
+                format!("destination {} is named twice (expected each account once)", d.id()),
+            ));
+        }
     }
     Ok(())
 }

@@ -5,7 +5,10 @@
 //! Environment:
 //! - `STORYREEL_BUCKET` and `STORYREEL_TABLE`: S3 bucket and DynamoDB table (the deployed stack);
 //! - or `STORYREEL_LOCAL_DIR`: a local directory as the store and job table (offline
-//!   `sam local invoke`, tests).
+//!   `sam local invoke`, tests);
+//! - `STORYREEL_ACCOUNTS_SSM_PREFIX`: where connected accounts are (SSM SecureStrings, the
+//!   deployed stack; locally the user's accounts file), `STORYREEL_DROP_PUBLISH`: the
+//!   destinations of drop-folder stories.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -16,6 +19,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use storyreel::jobs::{FsJobs, JobStore};
 use storyreel::narration::Narrators;
+use storyreel::publishing::Publishers;
 use storyreel::steps::story::StoryLlm;
 use storyreel::steps::{ErrorName, StepError};
 use storyreel::store::{BlobStore, FsStore};
@@ -31,6 +35,8 @@ pub struct Env {
     pub scratch: PathBuf,
     /// x264 threads for a chunk: every core Lambda gave this function.
     pub threads: u32,
+    /// Connected accounts and the platforms (publish), drop-folder destinations (story).
+    pub publishers: Publishers,
 }
 
 impl Env {
@@ -47,6 +53,7 @@ impl Env {
                 llm: llm_from_env(None).await?,
                 scratch,
                 threads,
+                publishers: Publishers::local().with_drop_from_env()?,
             });
         }
         let bucket = std::env::var("STORYREEL_BUCKET").unwrap_or_default();
@@ -62,6 +69,12 @@ impl Env {
                 llm: llm_from_env(Some(&conf)).await?,
                 scratch,
                 threads,
+                // The state machine comes back to deferred destinations (Wait, then publish).
+                publishers: Publishers::new(
+                    Arc::new(storyreel::cloud::accounts::SsmTokens::from_env(&conf)),
+                    true,
+                )
+                .with_drop_from_env()?,
             });
         }
         Err("set STORYREEL_BUCKET and STORYREEL_TABLE (the stack's outputs), or STORYREEL_LOCAL_DIR for a local store".into())
