@@ -80,7 +80,14 @@ enum Command {
         /// Process what is there now, then exit.
         #[arg(long)]
         once: bool,
+        /// Where dropped stories' videos are published (and deferred uploads are retried
+        /// while watching).
+        #[command(flatten)]
+        publish: cli::publish::PublishArgs,
     },
+    /// Publishing on this machine: retry deferred or interrupted uploads, show destinations.
+    #[command(subcommand)]
+    Publish(cli::publish::PublishCommand),
     #[command(flatten)]
     Cloud(cli::cloud::CloudCommands),
     /// Stand-in word timings: spread a text's words evenly over an audio file.
@@ -254,9 +261,13 @@ fn main() -> ExitCode {
         Command::Invoke { step, event, dir } => {
             runtime().and_then(|rt| rt.block_on(cli::make::invoke(&step, &event, &dir)))
         }
-        Command::Watch { dir, out, once } => {
-            runtime().and_then(|rt| rt.block_on(cli::make::watch(&dir, &out, once)))
-        }
+        Command::Watch {
+            dir,
+            out,
+            once,
+            publish,
+        } => runtime().and_then(|rt| rt.block_on(cli::make::watch(&dir, &out, once, &publish))),
+        Command::Publish(c) => runtime().and_then(|rt| rt.block_on(cli::publish::run(c))),
         Command::Cloud(c) => runtime().and_then(|rt| rt.block_on(cli::cloud::run(c))),
     };
     match result {

@@ -159,6 +159,29 @@ pub async fn publish_job(
     }
 }
 
+/// Records every destination of a job as pending (with what was asked) unless it already has
+/// a state, before the job is marked succeeded: a run killed after that point leaves
+/// destinations that `publish retry` and a resumed run find.
+pub async fn register(
+    jobs: &dyn JobStore,
+    job_id: &str,
+    destinations: &[Destination],
+) -> Result<(), StepError> {
+    for d in destinations {
+        let state = DestinationState {
+            rev: 1,
+            destination: Some(d.clone()),
+            updated_at: unix_now(),
+            ..Default::default()
+        };
+        // False: a state exists already, which is the one to keep.
+        jobs.put_destination(job_id, &d.id(), 0, &state)
+            .await
+            .map_err(|e| crate::steps::error_job(STEP, e))?;
+    }
+    Ok(())
+}
+
 /// The earliest time a deferred destination may be tried again (Unix seconds).
 pub fn next_attempt(states: &BTreeMap<String, DestinationState>) -> Option<u64> {
     states
@@ -207,6 +230,7 @@ struct Tracker<'a> {
     jobs: &'a dyn JobStore,
     job_id: &'a str,
     dest: String,
+    asked: Destination,
     state: DestinationState,
 }
 
@@ -214,6 +238,9 @@ impl Tracker<'_> {
     async fn save(&mut self, change: impl FnOnce(&mut DestinationState)) -> Result<(), Stop> {
         let mut next = self.state.clone();
         change(&mut next);
+        if next.destination.is_none() {
+            next.destination = Some(self.asked.clone());
+        }
         next.rev = self.state.rev + 1;
         next.updated_at = unix_now();
         if self
@@ -273,6 +300,7 @@ async fn drive(
         jobs,
         job_id: job.job_id,
         dest: dest.id(),
+        asked: dest.clone(),
         state: DestinationState::default(),
     };
     let step = |s: Stop| match s {

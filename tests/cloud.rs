@@ -627,6 +627,12 @@ fn channel_spec() -> ChannelSpec {
         },
         background: None,
         card: Some("r/AITA".into()),
+        publish: {
+            let mut yt = storyreel_publish::Destination::parse("youtube:main").unwrap();
+            yt.privacy = storyreel_publish::youtube::Privacy::Unlisted;
+            yt.hashtags = vec!["aita".into()];
+            vec![yt, storyreel_publish::Destination::parse("tiktok:main").unwrap()]
+        },
     }
 }
 
@@ -703,6 +709,14 @@ async fn channel_created_listed_paused_and_removed() {
         (trigger.channel.as_str(), trigger.time.as_str()),
         ("aita-daily", "2026-01-01T06:00:00Z")
     );
+    // Issue 14: every tick carries the channel's destinations, privacy explicit.
+    assert_eq!(request.publish, spec.publish);
+    let raw: serde_json::Value = serde_json::from_str(&tick).unwrap();
+    assert_eq!(raw["publish"][0]["platform"], "youtube");
+    assert_eq!(raw["publish"][0]["account"], "main");
+    assert_eq!(raw["publish"][0]["privacy"], "unlisted");
+    assert_eq!(raw["publish"][1]["platform"], "tiktok");
+    assert_eq!(raw["publish"][1]["privacy"], "private");
 
     let list = channels.list().await.unwrap();
     assert_eq!(list.len(), 1);
@@ -1363,7 +1377,32 @@ async fn cli_commands_against_moto() {
         "a workplace story",
         "--background-tag",
         "parkour",
+        "--publish",
+        "youtube:main",
+        "--publish",
+        "tiktok:main",
+        "--privacy",
+        "unlisted",
     ]);
+    // Issue 14: the rule's target input (what every tick starts) names the destinations.
+    let targets = aws_sdk_eventbridge::Client::new(&conf)
+        .list_targets_by_rule()
+        .rule("storyreel-channel-daily")
+        .send()
+        .await
+        .unwrap();
+    let template = targets.targets()[0]
+        .input_transformer()
+        .unwrap()
+        .input_template()
+        .replace("<time>", "\"2026-12-24T12:00:00Z\"");
+    let tick: Value = serde_json::from_str(&template).unwrap();
+    assert_eq!(tick["publish"][0]["platform"], "youtube");
+    assert_eq!(tick["publish"][0]["account"], "main");
+    assert_eq!(tick["publish"][0]["privacy"], "unlisted");
+    assert_eq!(tick["publish"][1]["platform"], "tiktok");
+    let request: storyreel::steps::story::JobRequest = serde_json::from_value(tick).unwrap();
+    assert_eq!(request.publish.len(), 2);
     let out = channel(&["list"]);
     assert!(stdout(&out).contains("daily") && stdout(&out).contains("active"));
     channel(&["pause", "daily"]);

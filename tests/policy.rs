@@ -459,6 +459,20 @@ impl JobStore for RecordingJobs {
         self.note(&["dynamodb:Scan"]);
         self.inner.list(limit).await
     }
+    async fn put_destination(
+        &self,
+        job_id: &str,
+        dest: &str,
+        expected: u64,
+        state: &storyreel_publish::DestinationState,
+    ) -> Result<bool, JobError> {
+        // A conditional UpdateItem, then a GetItem to tell a moved destination from a
+        // missing job when the condition fails.
+        self.note(&["dynamodb:UpdateItem", "dynamodb:GetItem"]);
+        self.inner
+            .put_destination(job_id, dest, expected, state)
+            .await
+    }
 }
 
 /// The template's function for a step.
@@ -496,6 +510,7 @@ impl Recorder {
             llm: None,
             scratch: self.dir.join(".scratch"),
             threads: 2,
+            publishers: storyreel::publishing::Publishers::local(),
         };
         let out = steps.invoke_step(step, event.clone()).await;
         let needs = log.lock().unwrap().clone();
@@ -647,12 +662,13 @@ async fn each_function_is_granted_exactly_what_its_step_does() {
             }
         }
     }
-    // Narration is the only use of Polly; prompts are the only use of the key parameter.
+    // Narration is the only use of Polly; prompts (the OpenAI key) and publishing (connected
+    // accounts) are the only uses of SSM parameters.
     for (owner, _, g) in &all {
         for a in &g.actions {
             let allowed_here = match a.split(':').next() {
                 Some("polly") => ["SpeechFunction", "MarksFunction"].contains(&owner.as_str()),
-                Some("ssm") => owner == "StoryFunction",
+                Some("ssm") => ["StoryFunction", "PublishFunction"].contains(&owner.as_str()),
                 _ => true,
             };
             if !allowed_here {

@@ -15,6 +15,7 @@ mod lambda;
 #[path = "support/moto.rs"]
 mod moto;
 mod policy;
+mod publish;
 mod render;
 mod story_cli;
 mod sync;

@@ -142,6 +142,9 @@ pub struct ChannelCreateArgs {
     pub card: Option<String>,
     #[command(flatten)]
     pub background: BackgroundArgs,
+    /// Where every video of the channel is published.
+    #[command(flatten)]
+    pub publish: crate::cli::publish::PublishArgs,
     /// Default: $STORYREEL_STATE_MACHINE_ARN (stack output StateMachineArn).
     #[arg(long)]
     pub state_machine_arn: Option<String>,
@@ -214,6 +217,8 @@ pub struct CloudMakeArgs {
     /// Start and print the job id without following it.
     #[arg(long)]
     pub no_follow: bool,
+    #[command(flatten)]
+    pub publish: crate::cli::publish::PublishArgs,
     #[command(flatten)]
     pub resources: Resources,
 }
@@ -406,6 +411,7 @@ async fn channel_command(c: ChannelCommand) -> anyhow::Result<()> {
                 engine,
                 card,
                 background,
+                publish,
                 state_machine_arn,
                 role_arn,
             } = *args;
@@ -422,6 +428,7 @@ async fn channel_command(c: ChannelCommand) -> anyhow::Result<()> {
                 },
                 background: background.selector()?,
                 card,
+                publish: publish.destinations()?,
             };
             // Checked before any AWS call or configuration is needed.
             storyreel::cloud::channels::input_template(&spec)
@@ -603,6 +610,7 @@ async fn cloud_make(args: CloudMakeArgs) -> anyhow::Result<()> {
         channel: Some(args.channel.clone()),
         trigger: None,
         background_selector: None,
+        publish: args.publish.destinations()?,
     };
     // A prompt writes a new story every time; --again makes a new job of the same request.
     let nonce = if request.story.prompt.is_some() || args.again {
@@ -822,6 +830,9 @@ fn print_record(r: &JobRecord) {
         println!("video:     {}", o.video);
         println!("captions:  {} {}", o.srt, o.vtt);
         println!("thumbnail: {}", o.thumbnail);
+    }
+    for (dest, state) in &r.publish {
+        println!("publish:   {}", crate::cli::publish::describe(dest, state));
     }
 }
 

@@ -63,6 +63,8 @@ pub struct MakeArgs {
     /// Quick preview: 540x960.
     #[arg(long)]
     pub draft: bool,
+    #[command(flatten)]
+    pub publish: crate::cli::publish::PublishArgs,
 }
 
 /// Puts a local background file into the store (hard-linked when possible) under a key
@@ -222,6 +224,7 @@ pub async fn make(args: MakeArgs) -> anyhow::Result<()> {
         channel: Some(args.channel.clone()),
         trigger: None,
         background_selector: None,
+        publish: args.publish.destinations()?,
     };
     let input = serde_json::to_value(&request)?;
     // The same request runs under the same execution name, so a re-run resumes its job.
@@ -300,6 +303,30 @@ fn report(job: &JobRecord, took: Duration) -> anyhow::Result<()> {
             eprintln!("job {} done in {:.1}s", job.job_id, took.as_secs_f64());
             println!("{}", o.link);
             eprintln!("captions: {} {}\nthumbnail: {}", o.srt, o.vtt, o.thumbnail);
+            let mut failed = Vec::new();
+            for (dest, state) in &job.publish {
+                eprintln!("{}", crate::cli::publish::describe(dest, state));
+                if state.status == storyreel_publish::DestinationStatus::Failed {
+                    failed.push(dest.as_str());
+                }
+            }
+            if job
+                .publish
+                .values()
+                .any(|s| s.status == storyreel_publish::DestinationStatus::Deferred)
+            {
+                eprintln!(
+                    "deferred uploads happen with `storyreel publish retry --out DIR` (or `storyreel watch` running)"
+                );
+            }
+            if !failed.is_empty() {
+                bail!(
+                    "job {}: the video is made ({}) but publishing to {} failed",
+                    job.job_id,
+                    o.video,
+                    failed.join(", ")
+                );
+            }
             Ok(())
         }
         (JobStatus::Failed, _) => {
@@ -351,13 +378,28 @@ pub async fn invoke(step: &str, event: &Path, dir: &Path) -> anyhow::Result<()> 
 }
 
 /// `storyreel watch DIR`: each story file dropped into DIR becomes a video.
-pub async fn watch(dir: &Path, out: &Path, once: bool) -> anyhow::Result<()> {
+pub async fn watch(
+    dir: &Path,
+    out: &Path,
+    once: bool,
+    publish: &crate::cli::publish::PublishArgs,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::create_dir_all(out)?;
     let chunks_at_once = storyreel::pipeline::default_jobs();
     let mut steps = LocalSteps::in_dir(out, chunks_at_once);
     steps.llm = crate::cli::llm_from_env()?;
+    steps.publishers = steps
+        .publishers
+        .with_drop_from_env()
+        .map_err(anyhow::Error::msg)?;
+    let flags = publish.destinations()?;
+    if !flags.is_empty() {
+        steps.publishers.drop_publish = flags;
+    }
     let steps = Arc::new(steps);
+    // Deferred uploads are picked up while watching, once a minute.
+    let mut next_retry = Instant::now();
     let mut seen: HashSet<(String, String)> = HashSet::new();
     eprintln!(
         "watching {} for stories (.txt, .md); outputs in {}",
@@ -422,6 +464,12 @@ pub async fn watch(dir: &Path, out: &Path, once: bool) -> anyhow::Result<()> {
             eprintln!("{name}: starting");
             if let Err(e) = run_and_report(steps.clone(), &execution, event, chunks_at_once).await {
                 eprintln!("{name}: {e:#}");
+            }
+        }
+        if Instant::now() >= next_retry {
+            next_retry = Instant::now() + Duration::from_secs(60);
+            if let Err(e) = crate::cli::publish::retry(out, None, false, &steps.publishers).await {
+                eprintln!("publish retry: {e:#}");
             }
         }
         if once {

@@ -3,6 +3,7 @@
 pub mod cloud;
 pub mod cost;
 pub mod make;
+pub mod publish;
 pub mod speak;
 
 use std::sync::Arc;

@@ -53,6 +53,8 @@ pub struct ChannelSpec {
     pub background: Option<BackgroundSelector>,
     /// Name on the title card (default: the channel's name).
     pub card: Option<String>,
+    /// Where every video of the channel is published (carried in each tick's request).
+    pub publish: Vec<storyreel_publish::Destination>,
 }
 
 /// A channel as the rule describes it.
@@ -315,6 +317,9 @@ pub fn request_json(spec: &ChannelSpec, time: Value) -> Value {
     if let Some(b) = &spec.background {
         request[BACKGROUND_SELECTOR_FIELD] = json!(b);
     }
+    if !spec.publish.is_empty() {
+        request["publish"] = json!(spec.publish);
+    }
     request
 }
 
@@ -334,6 +339,10 @@ pub fn input_template(spec: &ChannelSpec) -> Result<String, ChannelError> {
     let sample = request_json(spec, json!("1970-01-01T00:00:00Z"));
     serde_json::from_value::<JobRequest>(sample)
         .map_err(|e| invalid(format!("the story step would refuse it: {e}")))?;
+    for d in &spec.publish {
+        d.validate()
+            .map_err(|e| invalid(format!("the story step would refuse it: {e}")))?;
+    }
     let text = request_json(spec, json!(TIME_MARK)).to_string();
     // No '<' or '>' may reach EventBridge outside placeholders.
     let text = text.replace('<', "\\u003c").replace('>', "\\u003e");
@@ -620,6 +629,7 @@ mod tests {
             },
             background: Some(BackgroundSelector::Tag("parkour".into())),
             card: None,
+            publish: Vec::new(),
         }
     }
 

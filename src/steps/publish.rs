@@ -147,6 +147,7 @@ pub async fn publish(
                 .await
                 .map_err(|e| job_err(STEP, e))?;
             let outputs = write_outputs(&job, &speech, &marks, &merged, store, jobs).await?;
+            publishing::register(jobs, &job.job_id, &job.publish).await?;
             // The video is made: the job has succeeded whatever the platforms say; each
             // destination's progress is its own state on the record.
             jobs.update(&job.job_id, JobUpdate::Succeeded(outputs.clone()))

@@ -173,6 +173,9 @@ pub struct DestinationState {
     /// The number of writes so far; a write says which revision it replaces.
     pub rev: u64,
     pub status: DestinationStatus,
+    /// What was asked (privacy, scheduling, tags), so a later retry publishes the same way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<Destination>,
     /// YouTube's resumable session URI, or TikTok's upload URL: recorded before the first byte.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<String>,

@@ -53,7 +53,7 @@ impl Env {
                 llm: llm_from_env(None).await?,
                 scratch,
                 threads,
-                publishers: Publishers::local().with_drop_from_env()?,
+                publishers: publishers(None, false).await?,
             });
         }
         let bucket = std::env::var("STORYREEL_BUCKET").unwrap_or_default();
@@ -70,15 +70,31 @@ impl Env {
                 scratch,
                 threads,
                 // The state machine comes back to deferred destinations (Wait, then publish).
-                publishers: Publishers::new(
-                    Arc::new(storyreel::cloud::accounts::SsmTokens::from_env(&conf)),
-                    true,
-                )
-                .with_drop_from_env()?,
+                publishers: publishers(Some(&conf), true).await?,
             });
         }
         Err("set STORYREEL_BUCKET and STORYREEL_TABLE (the stack's outputs), or STORYREEL_LOCAL_DIR for a local store".into())
     }
+}
+
+/// Publishing: connected accounts from SSM Parameter Store when
+/// `STORYREEL_ACCOUNTS_SSM_PREFIX` is set (the deployed stack sets it), else the local accounts
+/// file; drop-folder destinations from `STORYREEL_DROP_PUBLISH`.
+async fn publishers(
+    conf: Option<&storyreel::cloud::SdkConfig>,
+    come_back: bool,
+) -> Result<Publishers, lambda_runtime::Error> {
+    use storyreel::cloud::accounts::{PREFIX_ENV, SsmTokens};
+    let p = if std::env::var(PREFIX_ENV).is_ok_and(|v| !v.trim().is_empty()) {
+        let conf = match conf {
+            Some(c) => c.clone(),
+            None => storyreel::cloud::load_config().await,
+        };
+        Publishers::new(Arc::new(SsmTokens::from_env(&conf)), come_back)
+    } else {
+        Publishers::local()
+    };
+    Ok(p.with_drop_from_env()?)
 }
 
 /// The story writer: with `OPENAI_API_KEY` or only `OPENAI_BASE_URL` as the environment says
