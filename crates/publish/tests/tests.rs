@@ -1,1 +1,4 @@
 //! storyreel-publish against the loopback platforms (`storyreel-platforms`).
+
+mod tiktok;
+mod youtube;
