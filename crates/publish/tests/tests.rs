@@ -1,4 +1,5 @@
 //! storyreel-publish against the loopback platforms (`storyreel-platforms`).
 
+mod oauth;
 mod tiktok;
 mod youtube;
