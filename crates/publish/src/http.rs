@@ -34,9 +34,14 @@ const MESSAGE_LIMIT: usize = 300;
 /// The client for the platform clients: connect timeout, read timeout, no overall timeout,
 /// the storyreel user agent, rustls. Build it once and share it (it pools connections).
 pub fn client() -> Result<reqwest::Client, reqwest::Error> {
+    client_with_read_timeout(READ_TIMEOUT)
+}
+
+/// As [`client`], with another read timeout (tests that hold a response, slow links).
+pub fn client_with_read_timeout(read: Duration) -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
+        .read_timeout(read)
         .user_agent(USER_AGENT)
         .build()
 }

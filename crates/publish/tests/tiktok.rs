@@ -312,3 +312,47 @@ async fn bad_tokens_and_bad_upload_urls() {
     assert_eq!(e.kind(), ErrorKind::Rejected);
     assert_eq!(p.requests().len(), before);
 }
+
+#[tokio::test]
+async fn an_interrupted_chunk_is_sent_again() {
+    let p = Platforms::start();
+    let tt = client(&p);
+    let access = tiktok_access(&p).await;
+    let data = synthetic(11_000_000, 14);
+    let plan = ChunkPlan::with_chunk_size(11_000_000, MIN_CHUNK).unwrap();
+    let init = tt.init_inbox(&access, &plan).await.unwrap();
+    p.inject(Fault::DropUploadAt { fraction: 0.3 });
+    let (first, end) = plan.range(0);
+    let chunk0 = data[first as usize..end as usize].to_vec();
+    let e = tt
+        .put_chunk(&init.upload_url, first, chunk0.clone(), plan.video_size)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transient, "{e}");
+    // TikTok keeps nothing of an interrupted chunk: the status says so, and it goes again.
+    assert_eq!(
+        tt.status(&access, &init.publish_id).await.unwrap(),
+        PostStatus::Uploading {
+            uploaded_bytes: Some(0)
+        }
+    );
+    tt.put_chunk(&init.upload_url, first, chunk0, plan.video_size)
+        .await
+        .unwrap();
+    let (first, end) = plan.range(1);
+    tt.put_chunk(
+        &init.upload_url,
+        first,
+        data[first as usize..end as usize].to_vec(),
+        plan.video_size,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        poll(&tt, &access, &init.publish_id).await,
+        PostStatus::Complete { .. }
+    ));
+    let posts = p.tiktok_posts();
+    assert_eq!(posts.len(), 1);
+    assert!(posts[0].bytes == data);
+}

@@ -406,3 +406,31 @@ async fn a_dead_server_is_transient() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Transient, "{e}");
 }
+
+#[tokio::test]
+async fn a_completion_whose_answer_is_lost_is_found_by_asking_the_session() {
+    let p = Platforms::start();
+    let http = storyreel_publish::http::client_with_read_timeout(std::time::Duration::from_secs(1));
+    let yt = YouTube::new(http.unwrap(), &endpoints(&p));
+    let access = google_access(&p).await;
+    let data = synthetic(CHUNK_GRANULE as usize + 10, 8);
+    let len = data.len() as u64;
+    let session = yt.start_session(&access, &meta(), len).await.unwrap();
+    p.inject(Fault::HoldCompletion);
+    // The server stores the video but never answers: the read times out.
+    let e = yt
+        .put_chunk(&access, &session, 0, data.clone(), len)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Transient, "{e}");
+    assert_no_token(&p, &e);
+    // Asking (rather than sending again) finds the video: one upload, one video.
+    let SessionState::Complete { video_id } = yt.query(&access, &session, len).await.unwrap()
+    else {
+        panic!("the session should be complete");
+    };
+    let videos = p.youtube_videos();
+    assert_eq!(videos.len(), 1);
+    assert_eq!(videos[0].id, video_id);
+    assert!(videos[0].bytes == data);
+}
