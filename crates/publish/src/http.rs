@@ -32,7 +32,7 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 const MESSAGE_LIMIT: usize = 300;
 
 /// The client for the platform clients: connect timeout, read timeout, no overall timeout,
-/// the storyreel user agent, rustls. Build it once and share it (it pools connections).
+/// no redirects followed, the storyreel user agent, rustls. Build it once and share it (it pools connections).
 pub fn client() -> Result<reqwest::Client, reqwest::Error> {
     client_with_read_timeout(READ_TIMEOUT)
 }
@@ -42,6 +42,9 @@ pub fn client_with_read_timeout(read: Duration) -> Result<reqwest::Client, reqwe
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(read)
+        // Every answer is read as the protocol defines it: YouTube's 308 means "resume
+        // incomplete", not a redirect, and an upload body or token never follows a Location.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(USER_AGENT)
         .build()
 }
