@@ -21,6 +21,9 @@
 //! Things the real services do that this one does not: access tokens never expire (a test
 //! cannot wait an hour), rate limits fire only when injected, uploads are not transcoded.
 
+// A reply is the natural error of a request handler here; they run once per request.
+#![allow(clippy::result_large_err)]
+
 mod google;
 mod server;
 mod state;
@@ -233,7 +236,15 @@ impl Platforms {
 
     /// Queues a fault; each fires as described and then is used up.
     pub fn inject(&self, fault: Fault) {
-        self.shared.lock().faults.push_back(fault);
+        let mut state = self.shared.lock();
+        if fault == Fault::ExpireSessions {
+            // Acts at once, on the sessions that exist now.
+            for session in state.youtube_sessions.values_mut() {
+                session.expired = true;
+            }
+            return;
+        }
+        state.faults.push_back(fault);
     }
 
     /// Completed YouTube uploads, in the order they completed.

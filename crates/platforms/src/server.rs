@@ -132,7 +132,8 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Reply, Abo
     };
     let (parts, body) = req.into_parts();
     let body = read_limited(body, limit).await;
-    let media = path.starts_with("/upload/");
+    // The metadata of videos.insert is kept whole; a thumbnail is media.
+    let media = path == "/upload/youtube/v3/thumbnails/set";
     record(&shared, &parts, body.as_deref().unwrap_or_default(), media);
     let Some(body) = body else {
         return Ok(too_large(&path));

@@ -330,25 +330,25 @@ fn validate(resource: &Value, parts: &[&str]) -> Result<(), Reply> {
                 ));
             }
         }
-        if let Some(category) = snippet.get("categoryId") {
-            if !category.as_str().is_some_and(|c| CATEGORIES.contains(&c)) {
-                return Err(bad_request(
-                    "invalidCategoryId",
-                    "The snippet.categoryId property specifies an invalid category ID. Use the videoCategories.list method to retrieve supported categories.",
-                ));
-            }
+        if let Some(category) = snippet.get("categoryId")
+            && !category.as_str().is_some_and(|c| CATEGORIES.contains(&c))
+        {
+            return Err(bad_request(
+                "invalidCategoryId",
+                "The snippet.categoryId property specifies an invalid category ID. Use the videoCategories.list method to retrieve supported categories.",
+            ));
         }
     }
     if parts.contains(&"status") {
         let status = &resource["status"];
         let privacy = status.get("privacyStatus");
-        if let Some(privacy) = privacy {
-            if !matches!(privacy.as_str(), Some("private" | "unlisted" | "public")) {
-                return Err(bad_request(
-                    "invalidVideoMetadata",
-                    "The request metadata is invalid.",
-                ));
-            }
+        if let Some(privacy) = privacy
+            && !matches!(privacy.as_str(), Some("private" | "unlisted" | "public"))
+        {
+            return Err(bad_request(
+                "invalidVideoMetadata",
+                "The request metadata is invalid.",
+            ));
         }
         for flag in [
             "selfDeclaredMadeForKids",
@@ -455,12 +455,12 @@ pub(crate) async fn upload_put(
         received += chunk.len() as u64;
         let room = cap.saturating_sub(data.len() as u64) as usize;
         data.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if let Some(at) = drop_at {
-            if start + data.len() as u64 >= at {
-                data.truncate((at - start) as usize);
-                cut = true;
-                break;
-            }
+        if let Some(at) = drop_at
+            && start + data.len() as u64 >= at
+        {
+            data.truncate((at - start) as usize);
+            cut = true;
+            break;
         }
     }
     // A cut-off request is recorded with what arrived before the connection closed.
@@ -497,7 +497,7 @@ fn apply_put(
         let end = plan.start + data.len() as u64;
         append(session, plan.start, data, end - end % GRANULE);
         if session.total == Some(session.bytes.len() as u64) && session.video.is_none() {
-            let _ = complete(&mut state, upload_id);
+            let _ = complete(&mut state, upload_id, false);
         }
         return Outcome::Close;
     }
@@ -512,7 +512,7 @@ fn apply_put(
                 session.total = total;
             }
             if session.total == Some(session.bytes.len() as u64) {
-                return complete(&mut state, upload_id);
+                return complete(&mut state, upload_id, true);
             }
             Outcome::Reply(progress(session, upload_id))
         }
@@ -535,7 +535,7 @@ fn apply_put(
             let keep = if is_final { end } else { end - end % GRANULE };
             append(session, plan.start, data, keep);
             if is_final {
-                return complete(&mut state, upload_id);
+                return complete(&mut state, upload_id, true);
             }
             Outcome::Reply(progress(session, upload_id))
         }
@@ -593,10 +593,10 @@ fn plan_put(
                     "A status query (Content-Range: bytes */N) must have an empty body.",
                 ));
             }
-            if let (Some(a), Some(b)) = (session.total, total) {
-                if a != b {
-                    return Err(total_mismatch(a, b));
-                }
+            if let (Some(a), Some(b)) = (session.total, total)
+                && a != b
+            {
+                return Err(total_mismatch(a, b));
             }
             return Ok(Plan {
                 kind: Kind::Query { total },
@@ -635,10 +635,10 @@ fn plan_put(
     let Kind::Bytes { length, total } = kind else {
         unreachable!()
     };
-    if let (Some(a), Some(b)) = (session.total, total) {
-        if a != b {
-            return Err(total_mismatch(a, b));
-        }
+    if let (Some(a), Some(b)) = (session.total, total)
+        && a != b
+    {
+        return Err(total_mismatch(a, b));
     }
     let total = session.total.or(total);
     if total.is_some_and(|t| start + length > t) {
@@ -748,7 +748,7 @@ fn append(session: &mut YouTubeSession, start: u64, data: &[u8], keep: u64) {
 
 /// Turns a full session into a video and answers it `201 Created` (or holds the answer:
 /// `Fault::HoldCompletion`).
-fn complete(state: &mut State, upload_id: &str) -> Outcome {
+fn complete(state: &mut State, upload_id: &str, may_hold: bool) -> Outcome {
     let Some(session) = state.youtube_sessions.get_mut(upload_id) else {
         return Outcome::Reply(not_found());
     };
@@ -764,9 +764,10 @@ fn complete(state: &mut State, upload_id: &str) -> Outcome {
         };
         state.youtube_videos.push(video);
     }
-    if state
-        .take_fault(|f| matches!(f, Fault::HoldCompletion))
-        .is_some()
+    if may_hold
+        && state
+            .take_fault(|f| matches!(f, Fault::HoldCompletion))
+            .is_some()
     {
         state.holds_unreported += 1;
         return Outcome::Hold;
@@ -879,15 +880,15 @@ pub(crate) fn thumbnails_set(shared: &Shared, req: &Req) -> Reply {
     if let Err(reply) = authorize(shared, &req.headers, UPLOAD_SCOPES) {
         return reply;
     }
-    if let Some(kind) = req.query_param("uploadType") {
-        if kind != "media" {
-            return error(
-                StatusCode::NOT_IMPLEMENTED,
-                "global",
-                "notImplemented",
-                "This test server implements thumbnails.set only as a simple upload (uploadType=media).",
-            );
-        }
+    if let Some(kind) = req.query_param("uploadType")
+        && kind != "media"
+    {
+        return error(
+            StatusCode::NOT_IMPLEMENTED,
+            "global",
+            "notImplemented",
+            "This test server implements thumbnails.set only as a simple upload (uploadType=media).",
+        );
     }
     let Some(video_id) = req.query_param("videoId") else {
         return error(
@@ -1153,8 +1154,8 @@ mod tests {
                 total: Some(100)
             })
         ));
-        assert!(matches!(parse_range(Some("bytes 10-9/100")), None));
-        assert!(matches!(parse_range(Some("bytes x-9/100")), None));
+        assert!(parse_range(Some("bytes 10-9/100")).is_none());
+        assert!(parse_range(Some("bytes x-9/100")).is_none());
         assert!(matches!(parse_range(None), Some(Range::Whole)));
     }
 }
