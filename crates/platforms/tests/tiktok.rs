@@ -364,3 +364,93 @@ fn init_is_validated_and_faults_carry_tiktoks_error_body() {
         (401, "access_token_invalid".into())
     );
 }
+
+#[test]
+fn a_status_fault_with_http_200_fails_the_post() {
+    let p = Platforms::start();
+    let token = access_token(&p, Platform::TikTok);
+    let video = bytes(1000);
+    let init = api(
+        &p,
+        &token,
+        "inbox/video/init",
+        serde_json::json!({"source_info": {"source": "FILE_UPLOAD", "video_size": 1000, "chunk_size": 1000, "total_chunk_count": 1}}),
+    );
+    let data = init.json()["data"].clone();
+    let (publish_id, url) = (
+        data["publish_id"].as_str().unwrap(),
+        data["upload_url"].as_str().unwrap(),
+    );
+    assert_eq!(put_chunk(&p, url, &video, 0, 1000).unwrap().status, 201);
+
+    p.inject(Fault::TikTok {
+        endpoint: "status",
+        status: 200,
+        code: "file_format_check_failed",
+    });
+    let failed = status(&p, &token, publish_id);
+    assert_eq!(failed["status"], "FAILED");
+    assert_eq!(failed["fail_reason"], "file_format_check_failed");
+    assert_eq!(status(&p, &token, publish_id)["status"], "FAILED");
+}
+
+#[test]
+fn malformed_requests_get_400_not_a_dead_server() {
+    let p = Platforms::start();
+    let token = access_token(&p, Platform::TikTok);
+    let auth = format!("Bearer {token}");
+    let garbage = send(
+        &p,
+        "POST",
+        "/v2/post/publish/inbox/video/init/",
+        &[("Authorization", &auth), JSON],
+        b"{not json",
+    )
+    .unwrap();
+    assert_eq!(garbage.status, 400);
+    assert_eq!(garbage.json()["error"]["code"], "invalid_params");
+    let init = api(
+        &p,
+        &token,
+        "inbox/video/init",
+        serde_json::json!({"source_info": {"source": "FILE_UPLOAD", "video_size": 10, "chunk_size": 10, "total_chunk_count": 1}}),
+    );
+    let url = init.json()["data"]["upload_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bad_range = send(
+        &p,
+        "PUT",
+        &url,
+        &[
+            ("Content-Type", "video/mp4"),
+            ("Content-Range", "bytes 9-0/10"),
+        ],
+        b"0123456789",
+    )
+    .unwrap();
+    assert_eq!(bad_range.status, 400);
+    let no_type = send(
+        &p,
+        "PUT",
+        &url,
+        &[("Content-Range", "bytes 0-9/10")],
+        b"0123456789",
+    )
+    .unwrap();
+    assert_eq!(no_type.status, 400);
+    let bad_form = send(&p, "POST", "/v2/oauth/token/", &[JSON], b"{}").unwrap();
+    assert_eq!(bad_form.status, 400);
+    // Still serving.
+    assert_eq!(
+        put_chunk(&p, &url, b"0123456789", 0, 10).unwrap().status,
+        201
+    );
+}
+
+#[test]
+fn platforms_can_be_shared_with_async_tasks() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Platforms>();
+}
