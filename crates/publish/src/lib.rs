@@ -9,9 +9,13 @@
 
 pub mod accounts;
 pub mod error;
+pub mod http;
 pub mod oauth;
 pub mod platform;
 pub mod secret;
+pub mod tiktok;
+pub mod time;
+pub mod youtube;
 
 pub use accounts::{Account, AccountError, TokenStore};
 pub use error::{ErrorKind, PublishError};
