@@ -553,6 +553,17 @@ async fn drive_youtube(
     while t.state.status != DestinationStatus::Published {
         let session = match &t.state.session {
             Some(s) => s.clone(),
+            None if t.state.sessions >= MAX_ROUNDS => {
+                return Err(PublishError::Protocol {
+                    platform: Platform::YouTube,
+                    what: "the upload".into(),
+                    message: format!(
+                        "{} upload sessions expired before one completed",
+                        t.state.sessions
+                    ),
+                }
+                .into());
+            }
             None => {
                 let story = story_text(store, job.story_key).await?;
                 let title = job
@@ -705,6 +716,10 @@ async fn query(
     }
 }
 
+/// Upload sessions (or TikTok upload rounds) one destination may go through before the
+/// platform's answers are taken as broken rather than unlucky.
+const MAX_ROUNDS: u32 = 5;
+
 /// TikTok upload URLs are valid for an hour after init.
 const TIKTOK_URL_SECS: u64 = 3600;
 
@@ -729,6 +744,7 @@ async fn drive_tiktok(
     })?;
     let len = info.bytes;
     let plan = ChunkPlan::new(len)?;
+    let mut rounds = 0;
     loop {
         // A recorded post: ask TikTok where it is before sending anything.
         if let Some(publish_id) = t.state.publish_id.clone() {
@@ -773,11 +789,26 @@ async fn drive_tiktok(
                     return poll_tiktok(p, &tt, &token, &publish_id, len, t).await;
                 }
                 PostStatus::Uploading { uploaded_bytes } => {
+                    rounds += 1;
+                    if rounds > MAX_ROUNDS {
+                        return Err(PublishError::Protocol {
+                            platform: Platform::TikTok,
+                            what: "the upload".into(),
+                            message: format!(
+                                "publish id {publish_id} still waits for bytes after {MAX_ROUNDS} uploads"
+                            ),
+                        }
+                        .into());
+                    }
+                    let from = uploaded_bytes.unwrap_or(t.state.bytes_confirmed);
+                    if from >= len {
+                        // Every byte is there; TikTok has yet to say so.
+                        return poll_tiktok(p, &tt, &token, &publish_id, len, t).await;
+                    }
                     let fresh = unix_now() < t.state.session_at + TIKTOK_URL_SECS;
                     let url = t.state.session.clone().filter(|_| fresh);
                     match url {
                         Some(url) => {
-                            let from = uploaded_bytes.unwrap_or(t.state.bytes_confirmed);
                             match upload_chunks(&tt, store, job, &plan, &url, from, t).await {
                                 Ok(()) => continue,
                                 Err(Stop::Platform(e))

@@ -473,6 +473,7 @@ async fn drop_event_delivered_twice_makes_one_job() {
 
     // Each delivery runs the story step under its own execution: one job.
     let mut outputs = Vec::new();
+    let drop_publish = storyreel::publishing::parse_destinations("youtube:main").unwrap();
     for (i, e) in delivered.into_iter().enumerate() {
         assert_eq!(e["detail"]["object"]["key"], key);
         let out = storyreel::steps::story(
@@ -483,9 +484,12 @@ async fn drop_event_delivered_twice_makes_one_job() {
             &store,
             &jobs,
             None,
+            // The stack's DropPublish: every dropped story's job publishes there.
+            &drop_publish,
         )
         .await
         .unwrap_or_else(|e| panic!("{}", e.chain()));
+        assert_eq!(out.job.publish, drop_publish);
         outputs.push(out);
     }
     assert!(!outputs[0].duplicate);
@@ -948,6 +952,7 @@ async fn missing_bucket_and_table_are_named() {
         &store,
         &jobs,
         None,
+        &[],
     )
     .await
     .unwrap_err();

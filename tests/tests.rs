@@ -6,6 +6,7 @@
 
 mod support;
 
+mod accounts;
 mod background;
 mod bad_input;
 mod cloud;

@@ -141,6 +141,59 @@ pub fn authorize_url(
     format!("{base}{sep}{}", q.finish())
 }
 
+/// What arrived at the loopback listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redirect {
+    /// The user consented: the authorization code, with the expected `state`.
+    Code(Secret),
+    /// The platform sent an error instead (`access_denied` when the user declined), with the
+    /// expected `state`.
+    Error {
+        error: String,
+        description: Option<String>,
+    },
+    /// A redirect whose `state` is missing or not ours: forged or stale, ignored.
+    WrongState,
+    /// Not the redirect at all (`/favicon.ico`, a browser's probe).
+    Other,
+}
+
+/// Reads the redirect from the request target of the listener's GET (`/?code=..&state=..`).
+/// `path` is the redirect URI's path (`/`).
+pub fn parse_redirect(target: &str, path: &str, expected_state: &str) -> Redirect {
+    let (p, query) = target.split_once('?').unwrap_or((target, ""));
+    if p != path {
+        return Redirect::Other;
+    }
+    let mut code = None;
+    let mut error = None;
+    let mut description = None;
+    let mut state = None;
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "code" => code = Some(v.into_owned()),
+            "error" => error = Some(v.into_owned()),
+            "error_description" => description = Some(scrub(&v, &[])),
+            "state" => state = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    if code.is_none() && error.is_none() {
+        return Redirect::Other;
+    }
+    if state.as_deref() != Some(expected_state) {
+        return Redirect::WrongState;
+    }
+    match (error, code) {
+        (Some(error), _) => Redirect::Error {
+            error: scrub(&error, &[]),
+            description,
+        },
+        (None, Some(code)) if !code.is_empty() => Redirect::Code(Secret::new(code)),
+        _ => Redirect::Other,
+    }
+}
+
 /// What a token endpoint granted.
 #[derive(Debug, Clone)]
 pub struct Tokens {
@@ -166,20 +219,24 @@ pub async fn exchange_code(
     redirect_uri: &str,
     pkce: &Pkce,
 ) -> Result<Tokens, PublishError> {
-    let mut form = url::form_urlencoded::Serializer::new(String::new());
-    form.append_pair(id_field(client.platform), &client.client_id)
-        .append_pair("client_secret", client.client_secret.expose())
-        .append_pair("code", code)
-        .append_pair("grant_type", "authorization_code")
-        .append_pair("redirect_uri", redirect_uri)
-        .append_pair("code_verifier", pkce.verifier.expose());
+    // Built in a block: the serializer is not Send, and the future must be.
+    let body = {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair(id_field(client.platform), &client.client_id)
+            .append_pair("client_secret", client.client_secret.expose())
+            .append_pair("code", code)
+            .append_pair("grant_type", "authorization_code")
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("code_verifier", pkce.verifier.expose());
+        form.finish()
+    };
     let secrets = [client.client_secret.expose(), code, pkce.verifier.expose()];
     token_request(
         http,
         endpoints,
         client.platform,
         "the authorization code exchange",
-        form.finish(),
+        body,
         &secrets,
     )
     .await
@@ -194,18 +251,22 @@ pub async fn refresh(
     client: &OAuthClient,
     refresh_token: &Secret,
 ) -> Result<Tokens, PublishError> {
-    let mut form = url::form_urlencoded::Serializer::new(String::new());
-    form.append_pair(id_field(client.platform), &client.client_id)
-        .append_pair("client_secret", client.client_secret.expose())
-        .append_pair("grant_type", "refresh_token")
-        .append_pair("refresh_token", refresh_token.expose());
+    // Built in a block: the serializer is not Send, and the future must be.
+    let body = {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair(id_field(client.platform), &client.client_id)
+            .append_pair("client_secret", client.client_secret.expose())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", refresh_token.expose());
+        form.finish()
+    };
     let secrets = [client.client_secret.expose(), refresh_token.expose()];
     token_request(
         http,
         endpoints,
         client.platform,
         "a token refresh",
-        form.finish(),
+        body,
         &secrets,
     )
     .await
@@ -546,6 +607,33 @@ mod tests {
         assert!(
             p.iter()
                 .all(|(k, _)| k != "client_id" && k != "access_type")
+        );
+    }
+
+    #[test]
+    fn redirects_are_read_and_their_state_checked() {
+        let r = |t| parse_redirect(t, "/", "s1");
+        assert_eq!(
+            r("/?state=s1&code=4%2F0Ab&scope=x"),
+            Redirect::Code(Secret::new("4/0Ab"))
+        );
+        assert!(matches!(r("/?code=c&state=s1"), Redirect::Code(c) if c.expose() == "c"));
+        assert_eq!(
+            r("/?error=access_denied&state=s1&error_description=The+user+said+no"),
+            Redirect::Error {
+                error: "access_denied".into(),
+                description: Some("The user said no".into())
+            }
+        );
+        assert_eq!(r("/?code=c&state=other"), Redirect::WrongState);
+        assert_eq!(r("/?code=c"), Redirect::WrongState);
+        assert_eq!(r("/?error=access_denied"), Redirect::WrongState);
+        assert_eq!(r("/favicon.ico"), Redirect::Other);
+        assert_eq!(r("/"), Redirect::Other);
+        assert_eq!(r("/x?code=c&state=s1"), Redirect::Other);
+        assert_eq!(
+            parse_redirect("/callback/?code=c&state=s1", "/callback/", "s1"),
+            Redirect::Code(Secret::new("c"))
         );
     }
 
