@@ -24,8 +24,8 @@ use storyreel_publish::oauth::{self, OAuthClient};
 use storyreel_publish::tiktok::{self, ChunkPlan, PostStatus, TikTok};
 use storyreel_publish::youtube::{self, SessionState, VideoMetadata, YouTube};
 use storyreel_publish::{
-    AccountError, Destination, DestinationState, DestinationStatus, Endpoints, ErrorKind,
-    Platform, PublishError, Secret,
+    AccountError, Destination, DestinationState, DestinationStatus, Endpoints, ErrorKind, Platform,
+    PublishError, Secret,
 };
 
 use crate::jobs::{JobError, JobStore, unix_now};
@@ -147,7 +147,11 @@ pub async fn publish_job(
                 out.insert(dest.id(), state);
             }
             Err(e) if e.name == ErrorName::Retryable => {
-                tracing_line(job.job_id, &dest.id(), &format!("will retry: {}", e.chain()));
+                tracing_line(
+                    job.job_id,
+                    &dest.id(),
+                    &format!("will retry: {}", e.chain()),
+                );
                 retry.get_or_insert(e);
             }
             Err(e) => return Err(e),
@@ -444,7 +448,12 @@ async fn read_range(
 ) -> Result<Vec<u8>, Stop> {
     let r = reader.clone();
     let len = usize::try_from(end - offset).map_err(|_| {
-        Stop::Step(StepError::new(STEP, ErrorName::Fatal, "chunk too large", None))
+        Stop::Step(StepError::new(
+            STEP,
+            ErrorName::Fatal,
+            "chunk too large",
+            None,
+        ))
     })?;
     let key = key.to_string();
     let res = tokio::task::spawn_blocking(move || {
@@ -460,7 +469,11 @@ async fn read_range(
             format!("read {key} at {offset}"),
             e,
         ))),
-        Err(e) => Err(Stop::Step(StepError::fatal(STEP, "reader thread failed", e))),
+        Err(e) => Err(Stop::Step(StepError::fatal(
+            STEP,
+            "reader thread failed",
+            e,
+        ))),
     }
 }
 
@@ -478,15 +491,19 @@ fn description(story: &str, title: Option<&str>, dest: &Destination) -> String {
         None => opening(body, 280),
     };
     let mut tags = dest.hashtags.clone();
-    if dest.platform == Platform::YouTube
-        && !tags.iter().any(|t| t.eq_ignore_ascii_case("shorts"))
+    if dest.platform == Platform::YouTube && !tags.iter().any(|t| t.eq_ignore_ascii_case("shorts"))
     {
         tags.push("Shorts".into());
     }
     if !tags.is_empty() {
         let line: Vec<String> = tags
             .iter()
-            .map(|t| format!("#{}", t.trim_start_matches('#').replace(char::is_whitespace, "")))
+            .map(|t| {
+                format!(
+                    "#{}",
+                    t.trim_start_matches('#').replace(char::is_whitespace, "")
+                )
+            })
             .collect();
         if !text.is_empty() {
             text.push_str("\n\n");
@@ -525,7 +542,9 @@ fn opening(body: &str, max: usize) -> String {
 }
 
 async fn story_text(store: &dyn BlobStore, key: &str) -> Result<String, Stop> {
-    let bytes = store.get(key, crate::steps::story::MAX_STORY_BYTES * 2).await?;
+    let bytes = store
+        .get(key, crate::steps::story::MAX_STORY_BYTES * 2)
+        .await?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -811,8 +830,8 @@ async fn drive_tiktok(
                         Some(url) => {
                             match upload_chunks(&tt, store, job, &plan, &url, from, t).await {
                                 Ok(()) => continue,
-                                Err(Stop::Platform(e))
-                                    if e.kind() == ErrorKind::SessionExpired => {}
+                                Err(Stop::Platform(e)) if e.kind() == ErrorKind::SessionExpired => {
+                                }
                                 Err(Stop::Platform(e)) if e.kind() == ErrorKind::Transient => {
                                     backoff.wait(e).await?;
                                     continue;
@@ -840,9 +859,13 @@ async fn drive_tiktok(
                 let creator = tt.creator_info(&token).await;
                 match creator {
                     Ok(c) => {
-                        let privacy = tiktok::tiktok_privacy(dest.privacy, &c.privacy_level_options)?;
+                        let privacy =
+                            tiktok::tiktok_privacy(dest.privacy, &c.privacy_level_options)?;
                         let story = story_text(store, job.story_key).await?;
-                        let title = job.title.map(str::to_string).unwrap_or_else(|| opening(&story, 90));
+                        let title = job
+                            .title
+                            .map(str::to_string)
+                            .unwrap_or_else(|| opening(&story, 90));
                         let mut caption = title;
                         if !dest.hashtags.is_empty() {
                             caption.push(' ');
@@ -940,7 +963,10 @@ async fn poll_tiktok(
         tokio::time::sleep(p.poll).await;
         match tt.status(token, publish_id).await {
             Ok(PostStatus::Complete { post_ids }) => {
-                let id = post_ids.first().cloned().unwrap_or_else(|| publish_id.to_string());
+                let id = post_ids
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| publish_id.to_string());
                 return t
                     .save(|s| {
                         s.status = DestinationStatus::Published;

@@ -635,7 +635,10 @@ fn channel_spec() -> ChannelSpec {
             let mut yt = storyreel_publish::Destination::parse("youtube:main").unwrap();
             yt.privacy = storyreel_publish::youtube::Privacy::Unlisted;
             yt.hashtags = vec!["aita".into()];
-            vec![yt, storyreel_publish::Destination::parse("tiktok:main").unwrap()]
+            vec![
+                yt,
+                storyreel_publish::Destination::parse("tiktok:main").unwrap(),
+            ]
         },
     }
 }

@@ -168,7 +168,11 @@ fn finished_job(w: &World, job_id: &str, bytes: usize, dests: &[Destination]) ->
     rt().block_on(async {
         store.put(&v, video.clone(), "video/mp4").await.unwrap();
         store
-            .put(&thumb, b"\xff\xd8\xff\xe0 a thumbnail".to_vec(), "image/jpeg")
+            .put(
+                &thumb,
+                b"\xff\xd8\xff\xe0 a thumbnail".to_vec(),
+                "image/jpeg",
+            )
             .await
             .unwrap();
         store
@@ -280,7 +284,10 @@ fn make_publishes_to_youtube_and_tiktok_once() {
     };
     let o = support::run(&mut make());
     let log = stderr(&o);
-    assert!(log.contains("youtube:main: published https://www.youtube.com/watch?v="), "{log}");
+    assert!(
+        log.contains("youtube:main: published https://www.youtube.com/watch?v="),
+        "{log}"
+    );
     assert!(log.contains("tiktok:main: published"), "{log}");
 
     let job: Value = {
@@ -293,12 +300,14 @@ fn make_publishes_to_youtube_and_tiktok_once() {
         serde_json::from_slice(&std::fs::read(entry.path()).unwrap()).unwrap()
     };
     let video = std::fs::read(out.join(job["outputs"]["video"].as_str().unwrap())).unwrap();
-    let thumbnail =
-        std::fs::read(out.join(job["outputs"]["thumbnail"].as_str().unwrap())).unwrap();
+    let thumbnail = std::fs::read(out.join(job["outputs"]["thumbnail"].as_str().unwrap())).unwrap();
 
     let yt = w.p.youtube_videos();
     assert_eq!(yt.len(), 1, "one YouTube video");
-    assert!(yt[0].bytes == video, "YouTube received exactly the published MP4");
+    assert!(
+        yt[0].bytes == video,
+        "YouTube received exactly the published MP4"
+    );
     let r = &yt[0].resource;
     assert_eq!(r["snippet"]["title"], "The Lamp in the Window");
     assert!(
@@ -308,7 +317,12 @@ fn make_publishes_to_youtube_and_tiktok_once() {
             .contains("Every night at nine"),
         "{r}"
     );
-    assert!(r["snippet"]["description"].as_str().unwrap().contains("#reddit #nosleep #Shorts"));
+    assert!(
+        r["snippet"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("#reddit #nosleep #Shorts")
+    );
     assert_eq!(r["status"]["privacyStatus"], "private");
     assert_eq!(r["status"]["selfDeclaredMadeForKids"], false);
     assert_eq!(r["status"]["containsSyntheticMedia"], true);
@@ -324,9 +338,15 @@ fn make_publishes_to_youtube_and_tiktok_once() {
 
     let tt = w.p.tiktok_posts();
     assert_eq!(tt.len(), 1, "one TikTok post");
-    assert!(tt[0].bytes == video, "TikTok received exactly the published MP4");
+    assert!(
+        tt[0].bytes == video,
+        "TikTok received exactly the published MP4"
+    );
     assert!(!tt[0].direct, "an inbox draft unless the app is audited");
-    assert_eq!(job["publish"]["tiktok:main"]["status"], "published", "{job:#}");
+    assert_eq!(
+        job["publish"]["tiktok:main"]["status"], "published",
+        "{job:#}"
+    );
 
     // The same make again: the job is done, nothing is uploaded twice.
     let again = support::run(&mut make());
@@ -334,7 +354,10 @@ fn make_publishes_to_youtube_and_tiktok_once() {
     assert_eq!(w.p.tiktok_posts().len(), 1);
 
     for (what, text) in [
-        ("make's output", format!("{log}{}", String::from_utf8_lossy(&o.stdout))),
+        (
+            "make's output",
+            format!("{log}{}", String::from_utf8_lossy(&o.stdout)),
+        ),
         ("the second make's output", stderr(&again)),
         ("the job record", job.to_string()),
     ] {
@@ -460,8 +483,12 @@ fn the_publish_step_run_twice_publishes_once() {
     let job = s["job"].clone();
     assert_eq!(job["publish"][0]["privacy"], "private");
     let base = json!({"job": job});
-    let speech = rt.block_on(steps.invoke_step("speech", base.clone())).unwrap();
-    let marks = rt.block_on(steps.invoke_step("marks", base.clone())).unwrap();
+    let speech = rt
+        .block_on(steps.invoke_step("speech", base.clone()))
+        .unwrap();
+    let marks = rt
+        .block_on(steps.invoke_step("marks", base.clone()))
+        .unwrap();
     let mut chunks = Vec::new();
     for c in speech["chunks"].as_array().unwrap() {
         let e = json!({"job": job, "speech": speech, "marks": marks, "chunk": c});
@@ -485,15 +512,13 @@ fn the_publish_step_run_twice_publishes_once() {
     let videos = w.p.youtube_videos();
     assert_eq!(videos.len(), 1);
     let job_id = job["job_id"].as_str().unwrap();
-    let published =
-        std::fs::read(out.join(storyreel::keys::outputs(job_id).0)).unwrap();
+    let published = std::fs::read(out.join(storyreel::keys::outputs(job_id).0)).unwrap();
     assert!(videos[0].bytes == published);
-    let inserts = w
-        .p
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST" && r.path_and_query.contains("uploadType=resumable"))
-        .count();
+    let inserts =
+        w.p.requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path_and_query.contains("uploadType=resumable"))
+            .count();
     assert_eq!(inserts, 1, "one upload session");
 }
 
@@ -521,7 +546,10 @@ fn quota_defers_and_a_later_retry_uploads() {
         assert_eq!(s.status, DestinationStatus::Deferred, "{dest}: {s:?}");
         assert!(s.reason.as_deref().unwrap().contains(reason), "{s:?}");
         let until = s.deferred_until.unwrap();
-        assert!(until > before + 60, "{dest}: deferred into the future: {s:?}");
+        assert!(
+            until > before + 60,
+            "{dest}: deferred into the future: {s:?}"
+        );
     }
     // YouTube's daily quota resets at midnight Pacific time (UTC-8, or UTC-7 in summer).
     let until = states["youtube:main"].deferred_until.unwrap();
@@ -532,7 +560,10 @@ fn quota_defers_and_a_later_retry_uploads() {
     assert!(until <= before + 86_400 + 3600);
     assert!(w.p.youtube_videos().is_empty() && w.p.tiktok_posts().is_empty());
     let (video_key, ..) = storyreel::keys::outputs("quota");
-    assert!(std::fs::read(w.out().join(&video_key)).unwrap() == video, "video kept");
+    assert!(
+        std::fs::read(w.out().join(&video_key)).unwrap() == video,
+        "video kept"
+    );
     // The job record and `publish status` show the reason and time.
     let shown = support::run(
         w.storyreel()
@@ -549,7 +580,11 @@ fn quota_defers_and_a_later_retry_uploads() {
             .args(["publish", "retry", "--out"])
             .arg(w.out()),
     );
-    assert!(stderr(&o).contains("nothing to publish now"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nothing to publish now"),
+        "{}",
+        stderr(&o)
+    );
     assert!(w.p.youtube_videos().is_empty());
 
     // Time passes (the record says the time has come), and a retry uploads both.
@@ -560,7 +595,11 @@ fn quota_defers_and_a_later_retry_uploads() {
             let mut due = s.clone();
             due.rev += 1;
             due.deferred_until = Some(storyreel::jobs::unix_now() - 1);
-            assert!(jobs.put_destination("quota", dest, s.rev, &due).await.unwrap());
+            assert!(
+                jobs.put_destination("quota", dest, s.rev, &due)
+                    .await
+                    .unwrap()
+            );
         }
     });
     let o = support::run(
@@ -569,16 +608,19 @@ fn quota_defers_and_a_later_retry_uploads() {
             .arg(w.out()),
     );
     let record = w.record("quota");
-    assert_eq!(record.publish["youtube:main"].status, DestinationStatus::Published);
-    assert_eq!(record.publish["tiktok:main"].status, DestinationStatus::Published);
+    assert_eq!(
+        record.publish["youtube:main"].status,
+        DestinationStatus::Published
+    );
+    assert_eq!(
+        record.publish["tiktok:main"].status,
+        DestinationStatus::Published
+    );
     assert_eq!(w.p.youtube_videos().len(), 1);
     assert!(w.p.youtube_videos()[0].bytes == video);
     assert_eq!(w.p.tiktok_posts().len(), 1);
     w.assert_no_secret("publish retry's output", &stderr(&o));
-    w.assert_no_secret(
-        "the job record",
-        &serde_json::to_string(&record).unwrap(),
-    );
+    w.assert_no_secret("the job record", &serde_json::to_string(&record).unwrap());
 }
 
 /// Done when 3: a revoked refresh token fails the destination with the command that
@@ -594,16 +636,27 @@ fn a_revoked_token_says_reconnect_and_a_forbidden_thumbnail_is_a_warning() {
     assert_eq!(s.status, DestinationStatus::Failed, "{s:?}");
     let reason = s.reason.clone().unwrap();
     assert!(
-        reason.contains("reconnect the account with `storyreel accounts connect youtube --name main`"),
+        reason.contains(
+            "reconnect the account with `storyreel accounts connect youtube --name main`"
+        ),
         "{reason}"
     );
     assert!(w.p.youtube_videos().is_empty());
-    assert!(w.out().join(storyreel::keys::outputs("revoked").0).is_file());
+    assert!(
+        w.out()
+            .join(storyreel::keys::outputs("revoked").0)
+            .is_file()
+    );
     // `publish retry --failed` after a reconnect (a fresh token stored) uploads it.
-    let fresh = w.p.grant_refresh_token(storyreel_platforms::Platform::YouTube);
+    let fresh =
+        w.p.grant_refresh_token(storyreel_platforms::Platform::YouTube);
     rt().block_on(async {
         let tokens = w.tokens();
-        let mut a = tokens.get(Platform::YouTube, "main").await.unwrap().unwrap();
+        let mut a = tokens
+            .get(Platform::YouTube, "main")
+            .await
+            .unwrap()
+            .unwrap();
         a.refresh_token = Secret::new(fresh);
         tokens.put(&a).await.unwrap();
     });
@@ -616,13 +669,14 @@ fn a_revoked_token_says_reconnect_and_a_forbidden_thumbnail_is_a_warning() {
     let record = w.record("revoked");
     let s = &record.publish["youtube:main"];
     assert_eq!(s.status, DestinationStatus::Published, "{s:?}");
-    assert!(
-        s.warnings.iter().any(|w| w.contains("thumbnail")),
-        "{s:?}"
-    );
+    assert!(s.warnings.iter().any(|w| w.contains("thumbnail")), "{s:?}");
     assert_eq!(w.p.youtube_videos().len(), 1);
     assert!(w.p.youtube_videos()[0].thumbnail.is_none());
-    assert!(stderr(&o).contains("warning: thumbnail not set"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: thumbnail not set"),
+        "{}",
+        stderr(&o)
+    );
     w.assert_no_secret("the failure reason", &reason);
     w.assert_no_secret("publish retry's output", &stderr(&o));
     w.assert_no_secret("the job record", &serde_json::to_string(&record).unwrap());

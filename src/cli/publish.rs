@@ -259,6 +259,10 @@ fn destinations_of(record: &JobRecord) -> Vec<Destination> {
     record
         .publish
         .iter()
-        .filter_map(|(id, s)| s.destination.clone().or_else(|| Destination::parse(id).ok()))
+        .filter_map(|(id, s)| {
+            s.destination
+                .clone()
+                .or_else(|| Destination::parse(id).ok())
+        })
         .collect()
 }

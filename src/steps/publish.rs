@@ -135,7 +135,13 @@ pub async fn publish(
             .then(|| r.outputs.clone())
             .flatten()
     }) {
-        Some(o) if store.head(&o.video).await.map_err(|e| store_err(STEP, e))?.is_some() => {
+        Some(o)
+            if store
+                .head(&o.video)
+                .await
+                .map_err(|e| store_err(STEP, e))?
+                .is_some() =>
+        {
             Some(o)
         }
         _ => None,

@@ -446,7 +446,10 @@ fn validate_job(job: &Job) -> Result<(), StepError> {
         if !seen.insert(d.id()) {
             return Err(StepError::invalid(
                 STEP,
-                format!("destination {} is named twice (expected each account once)", d.id()),
+                format!(
+                    "destination {} is named twice (expected each account once)",
+                    d.id()
+                ),
             ));
         }
     }

@@ -243,14 +243,25 @@ mod tests {
         assert_eq!(d.privacy, Privacy::Private);
         assert!(d.synthetic_media && !d.made_for_kids && d.notify_subscribers);
         assert!(Destination::parse("tiktok:brand-2").is_ok());
-        for bad in ["youtube", "vimeo:main", "youtube:", "youtube:a/b", "tiktok:a b"] {
+        for bad in [
+            "youtube",
+            "vimeo:main",
+            "youtube:",
+            "youtube:a/b",
+            "tiktok:a b",
+        ] {
             assert!(Destination::parse(bad).is_err(), "{bad}");
         }
         let mut d = Destination::parse("youtube:main").unwrap();
         d.publish_at = Some("2026-12-24T18:00:00Z".into());
         assert!(d.validate().is_ok());
         d.privacy = Privacy::Public;
-        assert!(d.validate().unwrap_err().to_string().contains("needs privacy private"));
+        assert!(
+            d.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("needs privacy private")
+        );
         d.privacy = Privacy::Private;
         d.publish_at = Some("tomorrow".into());
         assert!(d.validate().unwrap_err().to_string().contains("RFC 3339"));

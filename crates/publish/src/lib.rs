@@ -8,6 +8,7 @@
 //! publish resumable and exactly-once (see ARCHITECTURE.md, "Publishing").
 
 pub mod accounts;
+pub mod destination;
 pub mod error;
 pub mod http;
 pub mod oauth;
@@ -18,6 +19,7 @@ pub mod time;
 pub mod youtube;
 
 pub use accounts::{Account, AccountError, TokenStore};
+pub use destination::{Destination, DestinationError, DestinationState, DestinationStatus};
 pub use error::{ErrorKind, PublishError};
 pub use platform::{Endpoints, Platform};
 pub use secret::Secret;
