@@ -88,6 +88,8 @@ enum Command {
     /// Publishing on this machine: retry deferred or interrupted uploads, show destinations.
     #[command(subcommand)]
     Publish(cli::publish::PublishCommand),
+    /// Connected YouTube and TikTok accounts: connect, add, list, rm.
+    Accounts(cli::accounts::AccountsArgs),
     #[command(flatten)]
     Cloud(cli::cloud::CloudCommands),
     /// Stand-in word timings: spread a text's words evenly over an audio file.
@@ -268,6 +270,7 @@ fn main() -> ExitCode {
             publish,
         } => runtime().and_then(|rt| rt.block_on(cli::make::watch(&dir, &out, once, &publish))),
         Command::Publish(c) => runtime().and_then(|rt| rt.block_on(cli::publish::run(c))),
+        Command::Accounts(a) => runtime().and_then(|rt| rt.block_on(cli::accounts::run(a))),
         Command::Cloud(c) => runtime().and_then(|rt| rt.block_on(cli::cloud::run(c))),
     };
     match result {

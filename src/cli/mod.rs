@@ -1,5 +1,6 @@
 //! Subcommands that run the workflow or talk to services.
 
+pub mod accounts;
 pub mod cloud;
 pub mod cost;
 pub mod make;

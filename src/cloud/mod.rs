@@ -10,6 +10,7 @@
 //! standard retry mode, [`MAX_ATTEMPTS`] attempts in all. Resource names come from flags or the
 //! environment, as the stack's Outputs print them ([`resource_name`]).
 
+pub mod accounts;
 pub mod backgrounds;
 pub mod channels;
 pub mod dynamo;

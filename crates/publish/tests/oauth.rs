@@ -168,7 +168,11 @@ async fn a_wrong_verifier_is_rejected_on_both_platforms() {
             "{platform}: {err}"
         );
         let msg = format!("{err} {err:?}");
-        for secret in [code.as_str(), other.verifier.expose(), pkce.verifier.expose()] {
+        for secret in [
+            code.as_str(),
+            other.verifier.expose(),
+            pkce.verifier.expose(),
+        ] {
             assert!(!msg.contains(secret), "{msg}");
         }
     }
