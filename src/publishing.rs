@@ -826,20 +826,16 @@ async fn drive_tiktok(
                     }
                     let fresh = unix_now() < t.state.session_at + TIKTOK_URL_SECS;
                     let url = t.state.session.clone().filter(|_| fresh);
-                    match url {
-                        Some(url) => {
-                            match upload_chunks(&tt, store, job, &plan, &url, from, t).await {
-                                Ok(()) => continue,
-                                Err(Stop::Platform(e)) if e.kind() == ErrorKind::SessionExpired => {
-                                }
-                                Err(Stop::Platform(e)) if e.kind() == ErrorKind::Transient => {
-                                    backoff.wait(e).await?;
-                                    continue;
-                                }
-                                Err(e) => return Err(e),
+                    if let Some(url) = url {
+                        match upload_chunks(&tt, store, job, &plan, &url, from, t).await {
+                            Ok(()) => continue,
+                            Err(Stop::Platform(e)) if e.kind() == ErrorKind::SessionExpired => {}
+                            Err(Stop::Platform(e)) if e.kind() == ErrorKind::Transient => {
+                                backoff.wait(e).await?;
+                                continue;
                             }
+                            Err(e) => return Err(e),
                         }
-                        None => {}
                     }
                     // The upload URL expired before the upload finished, so this post can
                     // never complete: a new init is the only way on (no second post exists).
