@@ -56,7 +56,7 @@ enum Command {
     /// Write a story from a prompt with an OpenAI-compatible LLM (OPENAI_API_KEY, OPENAI_BASE_URL).
     Story(cli::speak::StoryArgs),
     /// Make a video: runs the whole workflow (the deployed state machine) on this machine.
-    Make(cli::make::MakeArgs),
+    Make(Box<cli::make::MakeArgs>),
     /// What one video costs on AWS, term by term (Polly, Lambda, Step Functions, S3,
     /// DynamoDB, LLM tokens), from measured render times.
     Cost(cli::cost::CostArgs),
@@ -258,7 +258,7 @@ fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(cli::speak::voices(&engine)))
         }
         Command::Story(a) => runtime().and_then(|rt| rt.block_on(cli::speak::story(a))),
-        Command::Make(a) => runtime().and_then(|rt| rt.block_on(cli::make::make(a))),
+        Command::Make(a) => runtime().and_then(|rt| rt.block_on(cli::make::make(*a))),
         Command::Cost(a) => cli::cost::cost(a),
         Command::Invoke { step, event, dir } => {
             runtime().and_then(|rt| rt.block_on(cli::make::invoke(&step, &event, &dir)))
