@@ -146,7 +146,8 @@ fn oauth_client(platform: Platform, args: &ClientArgs) -> anyhow::Result<OAuthCl
         Platform::TikTok => (
             "STORYREEL_TIKTOK_CLIENT_KEY",
             "STORYREEL_TIKTOK_CLIENT_SECRET",
-            "TikTok client key (an app with Login Kit for Desktop and the Content Posting API)",
+            "TikTok client key (an app with Login Kit for Desktop, redirect URI http://127.0.0.1:*/ \
+             registered, and the Content Posting API)",
         ),
     };
     let pick = |flag: &Option<String>, env: &str| {
