@@ -398,3 +398,87 @@ fn the_story_function_reads_its_key_from_parameter_store_once() {
         assert!(!log.contains(SECRET), "the key was logged:\n{log}");
     }
 }
+
+/// Issue 14: the deployed publish path. With `STORYREEL_ACCOUNTS_SSM_PREFIX` set (the template
+/// sets it), the publish function reads the connected account from its SSM SecureString
+/// (moto, with the real SSM client), refreshes the token at the loopback Google, and uploads
+/// the job's finished video to the loopback YouTube once; no token reaches its log.
+#[test]
+fn the_publish_function_reads_its_account_from_parameter_store() {
+    use crate::moto::MotoConfig;
+    use storyreel_platforms::{GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, Platforms};
+    let moto = crate::moto::Moto::start();
+    let platforms = Platforms::start();
+    let refresh = platforms.grant_refresh_token(storyreel_platforms::Platform::YouTube);
+    let account = json!({"platform": "youtube", "name": "main", "client_id": GOOGLE_CLIENT_ID,
+        "client_secret": GOOGLE_CLIENT_SECRET, "refresh_token": refresh, "scope": "", "connected_at": 1});
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let ssm = aws_sdk_ssm::Client::new(&rt.block_on(moto.config()));
+    rt.block_on(
+        ssm.put_parameter()
+            .name("/storyreel/accounts/youtube/main")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .value(account.to_string())
+            .send(),
+    )
+    .expect("put the account parameter");
+
+    let dir = tempdir();
+    let store = dir.path().join("store");
+    let youtube = storyreel_publish::Destination::parse("youtube:main").unwrap();
+    let video =
+        crate::publish::finished_job_in(&store, "sample", 700_000, std::slice::from_ref(&youtube));
+    let endpoint = moto.endpoint();
+    let mut env: Vec<(&str, String)> = platforms.env();
+    env.extend([
+        ("STORYREEL_ACCOUNTS_SSM_PREFIX", "/storyreel/accounts/".to_string()),
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut publish = Function::start_with(
+        &function_binary("publish"),
+        "storyreel-publish",
+        Some(&store),
+        &dir.path().join("functions"),
+        &env,
+    );
+    let mut e = event("publish.json");
+    e["job"]["publish"] = json!([youtube]);
+    let out = publish.ok(&e);
+    assert_eq!(out["destinations"]["youtube:main"]["status"], "published", "{out}");
+    // A retry of the step (Step Functions retries on a lost answer) uploads nothing more.
+    let again = publish.ok(&e);
+    assert_eq!(again["destinations"], out["destinations"]);
+    let videos = platforms.youtube_videos();
+    assert_eq!(videos.len(), 1);
+    assert!(videos[0].bytes == video);
+    // Without the parameter: the destination fails naming the account, the video is kept.
+    rt.block_on(
+        ssm.delete_parameter()
+            .name("/storyreel/accounts/youtube/main")
+            .send(),
+    )
+    .expect("delete the account parameter");
+    crate::publish::finished_job_in(&store, "other", 1000, std::slice::from_ref(&youtube));
+    e["job"]["job_id"] = json!("other");
+    e["job"]["story_key"] = json!("jobs/other/story.txt");
+    let out = publish.ok(&e);
+    let failed = &out["destinations"]["youtube:main"];
+    assert_eq!(failed["status"], "failed", "{out}");
+    assert!(
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("storyreel accounts connect youtube --name main"),
+        "{out}"
+    );
+    let log = publish.log();
+    let mut secrets = platforms.issued_tokens();
+    secrets.extend([refresh, GOOGLE_CLIENT_SECRET.to_string()]);
+    for s in secrets {
+        assert!(!log.contains(&s), "a token reached the function's log");
+        assert!(!out.to_string().contains(&s), "a token reached the output");
+    }
+}

@@ -152,7 +152,12 @@ fn stderr(o: &Output) -> String {
 /// video (pseudo-random, so every byte counts), a thumbnail, the story, a succeeded record
 /// whose destinations are registered as pending.
 fn finished_job(w: &World, job_id: &str, bytes: usize, dests: &[Destination]) -> Vec<u8> {
-    let out = w.out();
+    finished_job_in(&w.out(), job_id, bytes, dests)
+}
+
+/// [`finished_job`] in any store directory.
+pub fn finished_job_in(out: &Path, job_id: &str, bytes: usize, dests: &[Destination]) -> Vec<u8> {
+    let out = out.to_path_buf();
     let store = FsStore::new(&out);
     let jobs = FsJobs::new(out.join("jobs"));
     let mut video = Vec::with_capacity(bytes);
