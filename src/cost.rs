@@ -1225,13 +1225,13 @@ mod tests {
         assert_eq!(f.frames, 1815);
         assert_eq!(f.chunks.len(), 7);
         assert_eq!(f.narration_chars, 928);
-        assert_eq!(f.transitions.states, 15);
+        assert_eq!(f.transitions.states, 17);
         let e = estimate(&US_EAST_1, &STATED, &measured(), &f);
         // Polly bills the speech and the marks requests.
         let polly = e.service_usd("Polly");
         assert!((polly - 2.0 * 928.0 * 16.0 / 1e6).abs() < 1e-12, "{polly}");
         let sfn = e.service_usd("Step Functions");
-        assert!((sfn - 15.0 * 0.000_025).abs() < 1e-12);
+        assert!((sfn - 17.0 * 0.000_025).abs() < 1e-12);
         let requests = e.terms.iter().find(|t| t.item == "requests").unwrap();
         assert_eq!(requests.quantity, 12.0);
         let sum: f64 = e.terms.iter().map(|t| t.usd).sum();
@@ -1390,7 +1390,7 @@ mod tests {
         assert_eq!(recorded.engine, SpeechEngine::PollyNeural);
         assert_eq!(recorded.chunks[0].seconds, 20.0);
         assert!(recorded.chunks[0].measured && !recorded.chunks[1].measured);
-        assert_eq!(recorded.transitions.states, 10);
+        assert_eq!(recorded.transitions.states, 12);
         // A slower recorded chunk costs more than a faster one.
         let slow = [(0, 40_000)].into();
         let slower = VideoFacts::for_job(

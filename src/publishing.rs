@@ -275,6 +275,13 @@ struct Backoff {
 }
 
 impl Backoff {
+    fn of(p: &Publishers) -> Backoff {
+        Backoff {
+            left: p.attempts,
+            delay: p.backoff,
+        }
+    }
+
     /// After a transient failure: waits, or says the run should give up.
     async fn wait(&mut self, e: PublishError) -> Result<(), Stop> {
         if self.left == 0 {
@@ -420,10 +427,7 @@ async fn access_token(p: &Publishers, dest: &Destination) -> Result<Secret, Stop
         client_id: account.client_id.clone(),
         client_secret: account.client_secret.clone(),
     };
-    let mut backoff = Backoff {
-        left: p.attempts,
-        delay: p.backoff,
-    };
+    let mut backoff = Backoff::of(p);
     let tokens = loop {
         match oauth::refresh(&p.http, &p.endpoints, &client, &account.refresh_token).await {
             Ok(t) => break t,
@@ -541,6 +545,17 @@ fn opening(body: &str, max: usize) -> String {
     out.trim().to_string()
 }
 
+/// The published video's size (it must exist: publishing never starts without it).
+async fn video_len(store: &dyn BlobStore, key: &str) -> Result<u64, Stop> {
+    let info = store.head(key).await?.ok_or_else(|| {
+        Stop::Step(StepError::invalid(
+            STEP,
+            format!("published video {key} is missing"),
+        ))
+    })?;
+    Ok(info.bytes)
+}
+
 async fn story_text(store: &dyn BlobStore, key: &str) -> Result<String, Stop> {
     let bytes = store
         .get(key, crate::steps::story::MAX_STORY_BYTES * 2)
@@ -557,18 +572,9 @@ async fn drive_youtube(
 ) -> Result<(), Stop> {
     let yt = YouTube::new(p.http.clone(), &p.endpoints);
     let mut token = access_token(p, dest).await?;
-    let mut backoff = Backoff {
-        left: p.attempts,
-        delay: p.backoff,
-    };
+    let mut backoff = Backoff::of(p);
     let mut refreshed = false;
-    let info = store.head(job.video_key).await?.ok_or_else(|| {
-        Stop::Step(StepError::invalid(
-            STEP,
-            format!("published video {} is missing", job.video_key),
-        ))
-    })?;
-    let len = info.bytes;
+    let len = video_len(store, job.video_key).await?;
     while t.state.status != DestinationStatus::Published {
         let session = match &t.state.session {
             Some(s) => s.clone(),
@@ -751,17 +757,8 @@ async fn drive_tiktok(
 ) -> Result<(), Stop> {
     let tt = TikTok::new(p.http.clone(), &p.endpoints);
     let token = access_token(p, dest).await?;
-    let mut backoff = Backoff {
-        left: p.attempts,
-        delay: p.backoff,
-    };
-    let info = store.head(job.video_key).await?.ok_or_else(|| {
-        Stop::Step(StepError::invalid(
-            STEP,
-            format!("published video {} is missing", job.video_key),
-        ))
-    })?;
-    let len = info.bytes;
+    let mut backoff = Backoff::of(p);
+    let len = video_len(store, job.video_key).await?;
     let plan = ChunkPlan::new(len)?;
     let mut rounds = 0;
     loop {
@@ -951,10 +948,7 @@ async fn poll_tiktok(
     t: &mut Tracker<'_>,
 ) -> Result<(), Stop> {
     let started = std::time::Instant::now();
-    let mut backoff = Backoff {
-        left: p.attempts,
-        delay: p.backoff,
-    };
+    let mut backoff = Backoff::of(p);
     loop {
         tokio::time::sleep(p.poll).await;
         match tt.status(token, publish_id).await {

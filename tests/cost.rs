@@ -39,7 +39,7 @@ fn cost_prints_every_term_with_its_price_and_source() {
     assert_eq!(v["video"]["chunks"], 7);
     // Story, Already done?, Narrate, Speech, Marks, Render chunks, 7 x Render chunk, Merge,
     // Publish: walked from the definition.
-    assert_eq!(v["video"]["transitions"], 15);
+    assert_eq!(v["video"]["transitions"], 17);
     assert_eq!(v["video"]["lambda_requests"], 12);
     let terms = v["estimate"]["terms"].as_array().unwrap();
     for service in [
@@ -113,7 +113,7 @@ fn longer_videos_voices_and_prompts_cost_more() {
     // More chunks: more invocations and transitions, the same frames.
     let many = cost(&["--chunks", "20"]);
     assert_eq!(many["video"]["chunks"], 20);
-    assert_eq!(many["video"]["transitions"], 28);
+    assert_eq!(many["video"]["transitions"], 30);
     // Half the memory on the CPU-bound render: time doubles, the cost stays about the same.
     let small = cost(&["--memory", "1769"]);
     let render = |v: &Value| -> f64 {

@@ -469,6 +469,59 @@ fn killed_after_the_platform_completed_then_run_again_publishes_once() {
     }
 }
 
+/// Done when 2, through the workflow: `storyreel make --publish` killed inside the publish
+/// step after YouTube completed the upload but before the record said so; the same `make`
+/// again carries the job on (nothing re-rendered that was done) and records the one video.
+#[test]
+fn a_make_killed_inside_publish_resumes_and_publishes_once() {
+    let w = World::new();
+    let story = support::write(w.dir.path(), "story.txt", STORY);
+    let make = || {
+        let mut c = w.storyreel();
+        c.arg("make")
+            .arg("--story")
+            .arg(&story)
+            .arg("--out")
+            .arg(w.out())
+            .args(["--draft", "--publish", "youtube:main"]);
+        c
+    };
+    w.p.inject(Fault::HoldCompletion);
+    let mut child = make()
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(w.p.wait_held(Duration::from_secs(300)), "the upload never completed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(w.p.youtube_videos().len(), 1, "the platform has the video");
+
+    let o = support::run(&mut make());
+    let log = stderr(&o);
+    assert!(log.contains("youtube:main: published"), "{log}");
+    let videos = w.p.youtube_videos();
+    assert_eq!(videos.len(), 1, "still one video");
+    let job_id = std::fs::read_dir(w.out().join("jobs"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(String::from))
+        .next()
+        .unwrap();
+    let record = w.record(&job_id);
+    assert_eq!(
+        log.matches("already rendered, reused").count(),
+        record.chunks_total as usize,
+        "every chunk reused, none rendered again: {log}"
+    );
+    let state = record.publish["youtube:main"].clone();
+    assert_eq!(state.status, DestinationStatus::Published);
+    assert_eq!(state.video_id.as_deref(), Some(videos[0].id.as_str()));
+    assert_eq!(state.sessions, 1);
+    let published = std::fs::read(w.out().join(storyreel::keys::outputs(&job_id).0)).unwrap();
+    assert!(videos[0].bytes == published);
+}
+
 /// Done when 2: the publish step itself run twice on the same input (as a retry of a step
 /// whose answer was lost): one video, the same record.
 #[test]

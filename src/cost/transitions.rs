@@ -207,10 +207,10 @@ mod tests {
     #[test]
     fn the_video_workflow_counts_every_state_entered() {
         // Story, Already done?, Narrate, Speech, Marks, Render chunks, N x Render chunk, Merge,
-        // Publish.
+        // Publish, Publish later?, Published.
         for n in [1, 7, 40] {
             let t = count_json(DEFINITION, n).unwrap();
-            assert_eq!(t.states, 8 + n, "{n} chunks");
+            assert_eq!(t.states, 10 + n, "{n} chunks");
             assert_eq!(t.invocations_of("RenderChunk"), n);
             assert_eq!(t.tasks(), 5 + n);
             // Every Task state has 6 + 4 retry attempts.
