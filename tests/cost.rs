@@ -238,7 +238,7 @@ fn a_made_job_records_its_chunk_times_and_its_estimate() {
         .iter()
         .find(|t| t["service"] == "Step Functions")
         .unwrap();
-    assert_eq!(sfn["quantity"].as_f64(), Some((8 + chunks) as f64));
+    assert_eq!(sfn["quantity"].as_f64(), Some((10 + chunks) as f64));
     assert!(
         cost["basis"].as_str().unwrap_or("").contains("espeak"),
         "{cost}"

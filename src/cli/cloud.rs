@@ -706,8 +706,29 @@ pub async fn follow_and_report(
         )
         .await
         .with_context(|| format!("follow job {job_id}"))?;
+    if exec.running()
+        && let Some(r) = record.as_ref().filter(|r| r.status == JobStatus::Succeeded)
+    {
+        // The video is made; the execution waits to publish a deferred destination.
+        eprintln!(
+            "job {job_id} made in {:.1}s; the run publishes deferred destinations by itself",
+            started.elapsed().as_secs_f64()
+        );
+        for (dest, state) in &r.publish {
+            eprintln!("{}", crate::cli::publish::describe(dest, state));
+        }
+        if let Some(o) = &r.outputs {
+            println!("{}", o.link);
+        }
+        return Ok(());
+    }
     let outcome = sfn::outcome(&exec, record);
     if outcome.succeeded {
+        if let Some(r) = &outcome.record {
+            for (dest, state) in &r.publish {
+                eprintln!("{}", crate::cli::publish::describe(dest, state));
+            }
+        }
         eprintln!(
             "job {} done in {:.1}s",
             outcome.job_id.as_deref().unwrap_or(job_id),

@@ -327,7 +327,16 @@ impl CloudRuns {
                 on_progress(&progress);
                 last = Some(progress);
             }
-            if !exec.running() {
+            // A run whose video is made and whose destinations are all settled or deferred
+            // only waits for a quota to reset (hours): following it further shows nothing.
+            let waiting = record.as_ref().is_some_and(|r| {
+                r.status == crate::jobs::JobStatus::Succeeded
+                    && !r.publish.is_empty()
+                    && r.publish.values().all(|s| {
+                        s.is_settled() || s.status == storyreel_publish::DestinationStatus::Deferred
+                    })
+            });
+            if !exec.running() || waiting {
                 return Ok((exec, record));
             }
             tokio::time::sleep(poll).await;
