@@ -431,7 +431,10 @@ fn the_publish_function_reads_its_account_from_parameter_store() {
     let endpoint = moto.endpoint();
     let mut env: Vec<(&str, String)> = platforms.env();
     env.extend([
-        ("STORYREEL_ACCOUNTS_SSM_PREFIX", "/storyreel/accounts/".to_string()),
+        (
+            "STORYREEL_ACCOUNTS_SSM_PREFIX",
+            "/storyreel/accounts/".to_string(),
+        ),
         ("AWS_ENDPOINT_URL", endpoint.clone()),
         ("AWS_ACCESS_KEY_ID", "testing".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
@@ -447,7 +450,10 @@ fn the_publish_function_reads_its_account_from_parameter_store() {
     let mut e = event("publish.json");
     e["job"]["publish"] = json!([youtube]);
     let out = publish.ok(&e);
-    assert_eq!(out["destinations"]["youtube:main"]["status"], "published", "{out}");
+    assert_eq!(
+        out["destinations"]["youtube:main"]["status"], "published",
+        "{out}"
+    );
     // A retry of the step (Step Functions retries on a lost answer) uploads nothing more.
     let again = publish.ok(&e);
     assert_eq!(again["destinations"], out["destinations"]);

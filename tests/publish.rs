@@ -492,7 +492,10 @@ fn a_make_killed_inside_publish_resumes_and_publishes_once() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    assert!(w.p.wait_held(Duration::from_secs(300)), "the upload never completed");
+    assert!(
+        w.p.wait_held(Duration::from_secs(300)),
+        "the upload never completed"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(w.p.youtube_videos().len(), 1, "the platform has the video");
@@ -505,7 +508,12 @@ fn a_make_killed_inside_publish_resumes_and_publishes_once() {
     let job_id = std::fs::read_dir(w.out().join("jobs"))
         .unwrap()
         .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(String::from))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".json")
+                .map(String::from)
+        })
         .next()
         .unwrap();
     let record = w.record(&job_id);
