@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use storyreel_publish::accounts::TokenStore;
-use storyreel_publish::oauth::{self, OAuthClient};
+use storyreel_publish::oauth;
 use storyreel_publish::tiktok::{self, ChunkPlan, PostStatus, TikTok};
 use storyreel_publish::youtube::{self, SessionState, VideoMetadata, YouTube};
 use storyreel_publish::{
@@ -422,25 +422,20 @@ async fn access_token(p: &Publishers, dest: &Destination) -> Result<Secret, Stop
                 store: p.accounts.describe(),
             })
         })?;
-    let client = OAuthClient {
-        platform: dest.platform,
-        client_id: account.client_id.clone(),
-        client_secret: account.client_secret.clone(),
-    };
+    let mut account = account;
     let mut backoff = Backoff::of(p);
-    let tokens = loop {
-        match oauth::refresh(&p.http, &p.endpoints, &client, &account.refresh_token).await {
-            Ok(t) => break t,
+    // `refresh_account` folds a rotated TikTok refresh token back into the account.
+    let refreshed = loop {
+        match oauth::refresh_account(&p.http, &p.endpoints, &mut account).await {
+            Ok(r) => break r,
             Err(e) if e.kind() == ErrorKind::Transient => backoff.wait(e).await?,
             Err(e) => return Err(e.into()),
         }
     };
-    if let Some(rotated) = tokens.refresh_token.filter(|r| *r != account.refresh_token) {
-        let mut updated = account.clone();
-        updated.refresh_token = rotated;
-        p.accounts.put(&updated).await.map_err(Stop::Account)?;
+    if refreshed.rotated {
+        p.accounts.put(&account).await.map_err(Stop::Account)?;
     }
-    Ok(tokens.access_token)
+    Ok(refreshed.access_token)
 }
 
 /// Reads `[offset, end)` of the video.
@@ -500,21 +495,25 @@ fn description(story: &str, title: Option<&str>, dest: &Destination) -> String {
         tags.push("Shorts".into());
     }
     if !tags.is_empty() {
-        let line: Vec<String> = tags
-            .iter()
-            .map(|t| {
-                format!(
-                    "#{}",
-                    t.trim_start_matches('#').replace(char::is_whitespace, "")
-                )
-            })
-            .collect();
         if !text.is_empty() {
             text.push_str("\n\n");
         }
-        text.push_str(&line.join(" "));
+        text.push_str(&hashtag_line(&tags));
     }
     text
+}
+
+/// `#a #b`: hashtags without their own `#` or spaces.
+fn hashtag_line(tags: &[String]) -> String {
+    tags.iter()
+        .map(|t| {
+            format!(
+                "#{}",
+                t.trim_start_matches('#').replace(char::is_whitespace, "")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The first sentences of `body`, at most about `max` characters, cut at a word.
@@ -862,14 +861,7 @@ async fn drive_tiktok(
                         let mut caption = title;
                         if !dest.hashtags.is_empty() {
                             caption.push(' ');
-                            caption.push_str(
-                                &dest
-                                    .hashtags
-                                    .iter()
-                                    .map(|h| format!("#{}", h.trim_start_matches('#')))
-                                    .collect::<Vec<_>>()
-                                    .join(" "),
-                            );
+                            caption.push_str(&hashtag_line(&dest.hashtags));
                         }
                         let post = tiktok::PostInfo {
                             title: caption.chars().take(2000).collect(),
