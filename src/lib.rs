@@ -1,27 +1,22 @@
 //! storyreel: turns a story into a finished short vertical video.
 //!
-//! The render path: [`plan`] decides frames and chunks, [`background`] decodes and fits the
-//! footage, [`compose`] blends captions, [`encode`] turns frames into H.264 chunks, and
-//! [`merge`] joins the chunks with the narration into one MP4. [`pipeline`] runs them all
-//! on one machine.
+//! The render engine is its own crate (`storyreel-render`, re-exported below under the paths
+//! it always had); this crate is the workflow around it: the [`steps`], the stores ([`store`],
+//! [`jobs`]) and their AWS twins ([`cloud`]), narration, stories, publishing, cost, and the
+//! local executor ([`workflow`]).
 
-pub mod background;
 pub mod cloud;
-pub mod compose;
 pub mod cost;
-pub mod encode;
-pub mod frame;
 pub mod jobs;
 pub mod keys;
 pub mod llm;
-pub mod merge;
 pub mod narration;
-pub mod pipeline;
-pub mod plan;
 pub mod publishing;
-pub mod render;
-pub mod sample;
-pub mod scale;
 pub mod steps;
 pub mod store;
 pub mod workflow;
+
+// The render engine (crates/render), under the paths the workflow has always used.
+pub use storyreel_render::{
+    background, compose, encode, frame, merge, pipeline, plan, render, sample, scale,
+};
