@@ -9,7 +9,7 @@ pub mod video;
 use std::path::Path;
 
 pub use decoder::DecoderKind;
-pub use video::VideoBackground;
+pub use video::{FootageInfo, VideoBackground};
 
 use crate::frame::Frame;
 
@@ -54,7 +54,7 @@ impl Background {
 
     /// Footage already opened; `start_ms` is where in it frame 0 is taken from.
     pub fn from_video(video: VideoBackground, start_ms: u64) -> Self {
-        let ts = i64::from(video.track().timescale);
+        let ts = i64::from(video.timescale());
         let start_ticks = (i128::from(start_ms) * i128::from(ts) / 1000) as i64;
         Background::Video {
             video: Box::new(video),
@@ -86,7 +86,7 @@ impl Background {
                 Ok(frame)
             }
             Background::Video { video, start_ticks } => {
-                let ts = i128::from(video.track().timescale);
+                let ts = i128::from(video.timescale());
                 let t = *start_ticks as i128 + i128::from(index) * ts / i128::from(fps.max(1));
                 video.draw(t as i64, width, height)
             }

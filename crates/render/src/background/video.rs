@@ -22,6 +22,24 @@ const MAX_SAMPLES: usize = 2_000_000;
 /// H.264 DPB holds at most 16).
 const MAX_PENDING: usize = 32;
 
+/// What an opened background is, as a library records it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FootageInfo {
+    /// The codec's short name (`h264`, `hevc`, `vp9`, `av1`, ...).
+    pub codec: String,
+    /// The container's short name (`mp4`, `matroska`, ...).
+    pub container: String,
+    /// Displayed size, after the rotation.
+    pub width: u32,
+    pub height: u32,
+    /// Average frame rate (frames over duration).
+    pub fps: f64,
+    pub frames: u64,
+    pub duration_ms: u64,
+    /// Clockwise degrees applied before display (0, 90, 180, 270).
+    pub rotation: u16,
+}
+
 /// An opened background video, positioned by source timestamps.
 pub struct VideoBackground {
     src: Box<dyn ReadAt + Send + Sync>,
@@ -145,6 +163,33 @@ impl VideoBackground {
             source: e,
         })?;
         Self::open(Box::new(file), &name)
+    }
+
+    /// What the footage is: codec, container, displayed size, rate, length, rotation.
+    pub fn info(&self) -> FootageInfo {
+        let t = &self.track;
+        let (mut width, mut height) = (t.width, t.height);
+        if t.rotation % 180 == 90 {
+            std::mem::swap(&mut width, &mut height);
+        }
+        let duration_ms = self.duration_ms();
+        let frames = t.samples.len() as u64;
+        let fps = frames as f64 * 1000.0 / duration_ms.max(1) as f64;
+        FootageInfo {
+            codec: "h264".into(),
+            container: "mp4".into(),
+            width,
+            height,
+            fps: (fps * 1000.0).round() / 1000.0,
+            frames,
+            duration_ms,
+            rotation: t.rotation,
+        }
+    }
+
+    /// Ticks per second of the times [`Self::draw`] takes.
+    pub fn timescale(&self) -> u32 {
+        self.track.timescale
     }
 
     /// The parsed track (size, timescale, duration, samples).
