@@ -207,3 +207,69 @@ fn a_corrupt_background_fails_in_a_later_step_with_the_step_named() {
     assert!(stderr.contains("background"), "{stderr}");
     assert!(!out.join("out").exists());
 }
+
+/// Issue 15: `make --background` picks from the library in the `--out` directory (by
+/// `tag:NAME`, `random` or id) exactly as it would render that library file named directly.
+#[test]
+fn make_picks_its_background_from_the_out_directorys_library() {
+    let dir = support::tempdir();
+    let story = support::write(dir.path(), "story.txt", STORY);
+    let out = dir.path().join("out");
+    let clip = support::testsrc_video(
+        dir.path(),
+        "clip.mp4",
+        (320, 240),
+        30,
+        11.0,
+        &["-c:v", "libx264", "-preset", "veryfast"],
+    );
+    let added = support::run(
+        storyreel()
+            .args(["backgrounds", "add", "--tag", "lofi", "--dir"])
+            .arg(&out)
+            .arg(&clip),
+    );
+    let id = String::from_utf8_lossy(&added.stdout).trim().to_string();
+    let library_file = out.join(format!("backgrounds/{id}.mp4"));
+    assert!(library_file.is_file(), "{id}");
+
+    let by_tag = support::run(&mut make(
+        &story,
+        &out,
+        &["--background", "tag:lofi", "--start", "2", "--draft"],
+    ));
+    let stderr = String::from_utf8_lossy(&by_tag.stderr);
+    assert!(stderr.contains(&format!("background {id}")), "{stderr}");
+    let picked = PathBuf::from(String::from_utf8_lossy(&by_tag.stdout).trim());
+    assert_eq!(decode_errors(&picked), "");
+
+    // The same footage named as a file (another job, another output) shows the same pictures.
+    let out2 = dir.path().join("out2");
+    let direct = support::run(&mut make(
+        &story,
+        &out2,
+        &[
+            "--background",
+            library_file.to_str().unwrap(),
+            "--start",
+            "2",
+            "--draft",
+        ],
+    ));
+    let direct = PathBuf::from(String::from_utf8_lossy(&direct.stdout).trim());
+    assert_eq!(frame_md5s(&picked), frame_md5s(&direct));
+
+    // Unknown tags and ids fail naming what the library has; nothing is rendered.
+    for (arg, expect) in [
+        ("tag:subway", "lofi"),
+        ("0123456789abcdef", "no background"),
+        ("no such file.mp4", "neither a file nor a library id"),
+    ] {
+        let o = make(&story, &out, &["--background", arg, "--draft"])
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "{arg}");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(stderr.contains(expect), "{arg}: {stderr}");
+    }
+}

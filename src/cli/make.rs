@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
+use storyreel::cloud::backgrounds::{self, BackgroundSelector};
 use storyreel::jobs::{JobRecord, JobStatus};
 use storyreel::steps::story::JobRequest;
 use storyreel::steps::{BackgroundChoice, RenderSettings, VoiceOptions};
@@ -29,9 +30,10 @@ pub struct MakeArgs {
     /// Title on the post card (default: the story's title line).
     #[arg(long)]
     pub title: Option<String>,
-    /// Background footage (H.264 MP4); default: a generated background.
-    #[arg(long)]
-    pub background: Option<PathBuf>,
+    /// Background: a video file, a library id, `tag:NAME` or `random` (from the library in
+    /// the --out directory, see `storyreel backgrounds add --dir`); default: a generated one.
+    #[arg(long, value_name = "FILE|ID|tag:NAME|random")]
+    pub background: Option<String>,
     /// Where in the background to start, in seconds (default: random per job).
     #[arg(long)]
     pub start: Option<f64>,
@@ -67,6 +69,77 @@ pub struct MakeArgs {
     pub publish: crate::cli::publish::PublishArgs,
 }
 
+/// What `--background` names.
+#[derive(Debug, PartialEq)]
+pub enum BackgroundArg {
+    /// A video file, rendered as it is.
+    File(PathBuf),
+    /// A background of the library, picked as jobs in the cloud pick theirs.
+    Library(BackgroundSelector),
+}
+
+/// Reads `--background`: `random` and `tag:NAME` pick from the library; otherwise an existing
+/// file; otherwise a library id (write `./random` for a file of that name).
+pub fn parse_background(value: &str) -> anyhow::Result<BackgroundArg> {
+    if value == "random" {
+        return Ok(BackgroundArg::Library(BackgroundSelector::Random));
+    }
+    if let Some(tag) = value.strip_prefix("tag:") {
+        let tag = tag.trim().to_lowercase();
+        backgrounds::check_tag(&tag)?;
+        return Ok(BackgroundArg::Library(BackgroundSelector::Tag(tag)));
+    }
+    let path = Path::new(value);
+    if path.exists() {
+        return Ok(BackgroundArg::File(path.to_path_buf()));
+    }
+    if backgrounds::check_id(value).is_ok() {
+        return Ok(BackgroundArg::Library(BackgroundSelector::Id(
+            value.to_string(),
+        )));
+    }
+    bail!(
+        "background {value:?} is neither a file nor a library id (expected FILE, ID, tag:NAME or random)"
+    )
+}
+
+/// Resolves `--background` against the library in `out`: a file is staged as it is, a
+/// selector picks with `seed` (from the request, so a re-run picks the same footage).
+async fn resolve_background(
+    out: &Path,
+    value: &str,
+    start_ms: Option<u64>,
+    seed: u64,
+) -> anyhow::Result<BackgroundChoice> {
+    match parse_background(value)? {
+        BackgroundArg::File(p) => Ok(BackgroundChoice {
+            key: stage_background(out, &p)?,
+            start_ms,
+        }),
+        BackgroundArg::Library(selector) => {
+            let store = storyreel::store::FsStore::new(out);
+            let catalog = backgrounds::list(&store, None)
+                .await
+                .with_context(|| format!("read the background library in {}", out.display()))?;
+            let picked = backgrounds::pick_background(&catalog, &selector, seed).map_err(|e| {
+                anyhow::anyhow!(e).context(format!("background library in {}", out.display()))
+            })?;
+            eprintln!(
+                "background {} ({}x{}, {})",
+                picked.id,
+                picked.width,
+                picked.height,
+                if picked.tags.is_empty() {
+                    "untagged".to_string()
+                } else {
+                    picked.tags.join(",")
+                }
+            );
+            Ok(backgrounds::choice(picked, start_ms))
+        }
+    }
+}
+
 /// Puts a local background file into the store (hard-linked when possible) under a key
 /// derived from its path, size and modification time.
 fn stage_background(out: &Path, path: &Path) -> anyhow::Result<String> {
@@ -82,7 +155,13 @@ fn stage_background(out: &Path, path: &Path) -> anyhow::Result<String> {
         &meta.len().to_le_bytes(),
         &mtime.to_le_bytes(),
     ]);
-    let key = format!("{}local-{id}.mp4", storyreel::keys::BACKGROUNDS_PREFIX);
+    // The file's own extension (`.webm`, `.mkv`, ...), so the staged copy says what it is.
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| !e.is_empty() && e.len() <= 8 && e.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map_or_else(|| "mp4".to_string(), str::to_ascii_lowercase);
+    let key = format!("{}local-{id}.{ext}", storyreel::keys::BACKGROUNDS_PREFIX);
     let dest = out.join(&key);
     if !dest.exists() {
         if let Some(dir) = dest.parent() {
@@ -193,11 +272,18 @@ pub async fn make(args: MakeArgs) -> anyhow::Result<()> {
         args.seconds,
         args.start,
     )?;
+    let start_ms = args.start.map(|s| (s * 1000.0).round() as u64);
     let background = match &args.background {
-        Some(p) => Some(BackgroundChoice {
-            key: stage_background(&args.out, p)?,
-            start_ms: args.start.map(|s| (s * 1000.0).round() as u64),
-        }),
+        Some(value) => {
+            // Seeded by what the job is, so the same request picks the same library footage.
+            let seed_text = serde_json::to_string(&(&story, &args.title, &args.voice, value))?;
+            let seed = u64::from_str_radix(
+                &storyreel::keys::hash(&[b"background", seed_text.as_bytes()]),
+                16,
+            )
+            .unwrap_or(0);
+            Some(resolve_background(&args.out, value, start_ms, seed).await?)
+        }
         None => None,
     };
     let chunks_at_once = args
@@ -476,5 +562,37 @@ pub async fn watch(
             return Ok(());
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn background_names_a_file_a_library_id_a_tag_or_random() {
+        let dir = std::env::temp_dir();
+        let file = dir.join(format!("storyreel-bg-{}.mp4", std::process::id()));
+        std::fs::write(&file, b"x").unwrap();
+        assert_eq!(
+            parse_background(file.to_str().unwrap()).unwrap(),
+            BackgroundArg::File(file.clone())
+        );
+        std::fs::remove_file(&file).unwrap();
+        assert_eq!(
+            parse_background("random").unwrap(),
+            BackgroundArg::Library(BackgroundSelector::Random)
+        );
+        assert_eq!(
+            parse_background("tag:LoFi").unwrap(),
+            BackgroundArg::Library(BackgroundSelector::Tag("lofi".into()))
+        );
+        assert_eq!(
+            parse_background("0123abcd").unwrap(),
+            BackgroundArg::Library(BackgroundSelector::Id("0123abcd".into()))
+        );
+        assert!(parse_background("tag:not a tag").is_err());
+        let e = parse_background("missing.mp4").unwrap_err().to_string();
+        assert!(e.contains("neither a file nor a library id"), "{e}");
     }
 }
