@@ -40,6 +40,15 @@ pub struct EncoderSettings {
     pub keyint: u32,
 }
 
+/// Encoder choices beyond [`EncoderSettings`], which render plans never set (so a plan's JSON,
+/// and the hash its chunk keys carry, stay as they were).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EncoderTuning {
+    /// Most consecutive B-frames (`None`: the preset's). 0 makes decode order presentation
+    /// order, which the prepared backgrounds need.
+    pub max_bframes: Option<u32>,
+}
+
 /// Errors from the encoder.
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
@@ -93,6 +102,15 @@ unsafe impl Send for Encoder {}
 impl Encoder {
     /// Opens an encoder. `threads` is x264's frame-thread count (0 = x264's own choice).
     pub fn new(settings: &EncoderSettings, threads: u32) -> Result<Self, EncodeError> {
+        Self::with_tuning(settings, threads, EncoderTuning::default())
+    }
+
+    /// Opens an encoder with `tuning` applied on top of the preset.
+    pub fn with_tuning(
+        settings: &EncoderSettings,
+        threads: u32,
+        tuning: EncoderTuning,
+    ) -> Result<Self, EncodeError> {
         settings.validate()?;
         let preset = CString::new(settings.preset.as_str())
             .map_err(|_| EncodeError::UnknownPreset(settings.preset.clone()))?;
@@ -132,6 +150,9 @@ impl Encoder {
             p.vui.b_fullrange = 0;
             p.vui.i_sar_width = 1;
             p.vui.i_sar_height = 1;
+            if let Some(b) = tuning.max_bframes {
+                p.i_bframe = b.min(16) as c_int;
+            }
             p.rc.i_rc_method = sys::X264_RC_CRF as c_int;
             p.rc.f_rf_constant = settings.crf;
             if sys::x264_param_apply_profile(&mut p, profile.as_ptr()) < 0 {
@@ -190,13 +211,22 @@ impl Encoder {
 
     /// Drains the frames x264 still holds (B-frame and lookahead delay).
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        while self.flush_one(out)? {}
+        Ok(())
+    }
+
+    /// Drains at most one held frame, appending its access unit (if x264 gave one out) to
+    /// `out`; false when nothing was held. Each call of [`Self::encode`] and of this gives out
+    /// at most one access unit, so a caller can index the stream picture by picture.
+    pub fn flush_one(&mut self, out: &mut Vec<u8>) -> Result<bool, EncodeError> {
         // SAFETY: `enc` is a live encoder; a null picture asks x264 to flush.
         unsafe {
-            while sys::x264_encoder_delayed_frames(self.enc) > 0 {
-                self.encode_raw(std::ptr::null_mut(), out)?;
+            if sys::x264_encoder_delayed_frames(self.enc) <= 0 {
+                return Ok(false);
             }
+            self.encode_raw(std::ptr::null_mut(), out)?;
         }
-        Ok(())
+        Ok(true)
     }
 
     unsafe fn encode_raw(

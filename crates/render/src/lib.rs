@@ -12,6 +12,7 @@ pub mod frame;
 pub mod merge;
 pub mod pipeline;
 pub mod plan;
+pub mod prepare;
 pub mod render;
 pub mod sample;
 pub mod scale;

@@ -198,38 +198,27 @@ pub fn merge(
         });
     };
 
-    // Global decode index d and presentation index p per picture.
-    let mut samples = Vec::with_capacity(plan.frames as usize);
-    let mut order = Vec::with_capacity(plan.frames as usize);
+    // Global decode index and presentation index per picture.
+    let mut pictures = Vec::with_capacity(plan.frames as usize);
     let mut base = 0u64;
     for c in &index {
         for (i, (&p, &size)) in c.display.iter().zip(&c.sizes).enumerate() {
-            order.push((base + i as u64, base + u64::from(p)));
-            samples.push((size, c.aus[i].idr));
+            pictures.push(TrackPicture {
+                size,
+                sync: c.aus[i].idr,
+                decode: base + i as u64,
+                present: base + u64::from(p),
+            });
         }
         base += c.aus.len() as u64;
     }
-    let delay = order
-        .iter()
-        .map(|&(d, p)| d.saturating_sub(p))
-        .max()
-        .unwrap_or(0);
-    let video = VideoTrackSpec {
-        width: plan.encoder.width,
-        height: plan.encoder.height,
-        timescale: plan.encoder.fps * TICKS_PER_FRAME,
+    let video = video_track(
+        plan.encoder.width,
+        plan.encoder.height,
+        plan.encoder.fps,
         avc,
-        samples: samples
-            .iter()
-            .zip(&order)
-            .map(|(&(size, sync), &(d, p))| MuxSample {
-                size,
-                duration: TICKS_PER_FRAME,
-                cts_offset: ((p + delay - d) * u64::from(TICKS_PER_FRAME)) as i32,
-                sync,
-            })
-            .collect(),
-    };
+        &pictures,
+    );
     let audio_spec = AudioTrackSpec {
         sample_rate: audio.sample_rate,
         channels: audio.channels,
@@ -253,20 +242,90 @@ pub fn merge(
     let layout = Mp4Plan::new(video, Some(audio_spec))?;
 
     // Pass 2: stream the payloads in the layout's order, into a file renamed when complete.
-    let tmp = out.with_extension("mp4.partial");
-    let written = write_payloads(&layout, &index, chunks, audio, &tmp, &mut scratch);
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    fs::rename(&tmp, out).map_err(|e| MergeError::Write {
-        path: out.display().to_string(),
-        source: e,
-    })?;
+    write_then_rename(
+        out,
+        |tmp| write_payloads(&layout, &index, chunks, audio, tmp, &mut scratch),
+        |e| MergeError::Write {
+            path: out.display().to_string(),
+            source: e,
+        },
+    )?;
     Ok(MergeStats {
         frames: plan.frames,
         bytes: layout.total_size(),
         audio_frames: audio.frames.len(),
+    })
+}
+
+/// One picture of a video track, as [`video_track`] needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TrackPicture {
+    /// AVCC payload size in bytes.
+    pub size: u32,
+    /// An IDR picture.
+    pub sync: bool,
+    /// Position in decode order.
+    pub decode: u64,
+    /// Position in presentation order.
+    pub present: u64,
+}
+
+/// The video track of a storyreel MP4: `fps * 512` ticks a second, 512 a frame; pictures in
+/// decode order. Pictures shown after later-decoded ones (B-frames) get a composition offset
+/// of the largest reorder delay, which the muxer's edit list hides, so the first picture
+/// plays at 0.
+pub(crate) fn video_track(
+    width: u32,
+    height: u32,
+    fps: u32,
+    avc: AvcConfig,
+    pictures: &[TrackPicture],
+) -> VideoTrackSpec {
+    let delay = pictures
+        .iter()
+        .map(|p| p.decode.saturating_sub(p.present))
+        .max()
+        .unwrap_or(0);
+    VideoTrackSpec {
+        width,
+        height,
+        timescale: fps * TICKS_PER_FRAME,
+        avc,
+        samples: pictures
+            .iter()
+            .map(|p| MuxSample {
+                size: p.size,
+                duration: TICKS_PER_FRAME,
+                cts_offset: ((p.present + delay).saturating_sub(p.decode)
+                    * u64::from(TICKS_PER_FRAME)) as i32,
+                sync: p.sync,
+            })
+            .collect(),
+    }
+}
+
+/// `<out>.partial`: where a file is written before it is renamed into place.
+pub(crate) fn partial_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// Runs `write` on [`partial_path`]`(out)` and renames the result to `out`, so nothing
+/// half-written ever has the final name; on failure the partial file is removed.
+pub(crate) fn write_then_rename<E>(
+    out: &Path,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+    rename_error: impl FnOnce(std::io::Error) -> E,
+) -> Result<(), E> {
+    let tmp = partial_path(out);
+    if let Err(e) = write(&tmp) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, out).map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        rename_error(e)
     })
 }
 
