@@ -1,6 +1,12 @@
 //! Render benchmark: storyreel against ffmpeg burning the same captions into the same
 //! background with the same x264 preset and CRF, measured in the same run.
 //!
+//! storyreel renders twice per run: from the raw 1080p30 background (as ffmpeg does) and from
+//! that background's prepared form (what `storyreel backgrounds add` stores and every library
+//! job renders: 608x1080, 30 fps, an IDR every second). Preparing is timed once, as the one-time
+//! cost it is. Then one chunk starting mid-GOP is rendered on its own (as a Lambda renders it)
+//! from a 60 fps background with a 5 s GOP (a screen recorder's) and from its prepared form.
+//!
 //! `cargo bench --bench render` (needs ffmpeg with libass, espeak-ng, fonts-league-spartan:
 //! `scripts/setup.sh` installs them). Prints a Markdown report for BENCHMARKS.md.
 //! Environment: `STORYREEL_BENCH_STORY` (default `../shared/bench/story-60s.txt`),
@@ -174,6 +180,76 @@ fn bench_ffmpeg(plan: &RenderPlan, audio: &Path, bg: &Path, dir: &Path) -> Resul
     })
 }
 
+/// Adds `raw` to a fresh library in `dir` with the CLI (as a user does) and returns the
+/// prepared file and the wall time preparing took.
+fn prepare(raw: &Path, dir: &Path) -> Result<(PathBuf, Duration)> {
+    let _ = std::fs::remove_dir_all(dir);
+    let t0 = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_storyreel"))
+        .args(["backgrounds", "add", "--dir"])
+        .arg(dir)
+        .arg(raw)
+        .stderr(Stdio::inherit())
+        .output()?;
+    let wall = t0.elapsed();
+    if !out.status.success() {
+        return Err(format!("backgrounds add {} failed", raw.display()).into());
+    }
+    let id = String::from_utf8(out.stdout)?.trim().to_string();
+    Ok((dir.join(format!("backgrounds/{id}.mp4")), wall))
+}
+
+/// CPU time of all children waited for so far (to take differences around one child).
+fn children_cpu() -> Duration {
+    // SAFETY: getrusage fills the struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Renders chunk `index` of a plan over `bg` started at `start_ms`, on its own as a Lambda
+/// invocation does (the background opened afresh, so decoding starts at the keyframe before
+/// the chunk), with `decoder`; returns the wall time.
+fn chunk_alone(
+    marks: &Path,
+    audio_ms: u64,
+    bg: &Path,
+    start_ms: u64,
+    index: u32,
+    decoder: storyreel::background::DecoderKind,
+) -> Result<Duration> {
+    use storyreel::background::{Background, VideoBackground};
+    let marks = std::fs::read_to_string(marks)?;
+    let plan = make_plan(&PlanInputs {
+        audio_ms,
+        marks_jsonl: &marks,
+        title: None,
+        channel: "r/storyreel",
+        background: Some(storyreel::plan::BackgroundRef {
+            key: bg.display().to_string(),
+            start_ms,
+        }),
+        options: &RenderOptions::default(),
+    })?;
+    let captions = storyreel::plan::caption_renderer(&plan);
+    let t0 = Instant::now();
+    let mut video = VideoBackground::open_file(bg)?;
+    video.use_decoder(decoder);
+    let mut background = Background::from_video(video, start_ms);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    storyreel::render::render_chunk(
+        &plan,
+        index,
+        &mut background,
+        &captions,
+        threads + threads / 2,
+        &mut std::io::sink(),
+        &mut |_| {},
+    )?;
+    Ok(t0.elapsed())
+}
+
 /// The plan storyreel made, rebuilt from the same inputs (for the ASS captions).
 fn plan_for(marks: &Path, audio_ms: u64) -> Result<RenderPlan> {
     let marks = std::fs::read_to_string(marks)?;
@@ -215,6 +291,54 @@ fn main() -> Result<()> {
             .args(["-pix_fmt", "yuv420p"])
             .arg(&bg))?;
     }
+    let bg60 = dir.join("background-1080p60-gop5s.mp4");
+    if !bg60.exists() {
+        eprintln!(
+            "bench: generating a 30 s 1920x1080 60 fps H.264 background (2 B-frames, 5 s GOP, as screen recorders write)..."
+        );
+        run(Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg("testsrc2=s=1920x1080:r=60,noise=alls=4:allf=t")
+            .args([
+                "-t",
+                "30",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "fast",
+                "-crf",
+                "22",
+                "-bf",
+                "2",
+                "-g",
+                "300",
+                "-keyint_min",
+                "300",
+                "-sc_threshold",
+                "0",
+            ])
+            .args(["-pix_fmt", "yuv420p"])
+            .arg(&bg60))?;
+    }
+    eprintln!("bench: preparing both backgrounds with `storyreel backgrounds add`...");
+    let mut prepared_rows = Vec::new();
+    let mut prepared = Vec::new();
+    for (raw, lib) in [(&bg, "library-30"), (&bg60, "library-60")] {
+        let before = children_cpu();
+        let (file, wall) = prepare(raw, &dir.join(lib))?;
+        let cpu = children_cpu().saturating_sub(before);
+        let raw_ms = storyreel::background::VideoBackground::open_file(raw)?.duration_ms();
+        let info = storyreel::background::VideoBackground::open_file(&file)?.info();
+        prepared_rows.push((
+            raw.clone(),
+            raw_ms,
+            wall,
+            cpu,
+            info,
+            std::fs::metadata(&file)?.len(),
+        ));
+        prepared.push(file);
+    }
     let text = std::fs::read_to_string(&story)?;
     let words: Vec<&str> = text.split_whitespace().collect();
     let short = words[..words.len() / 3].join(" ");
@@ -239,13 +363,46 @@ fn main() -> Result<()> {
     for r in 0..runs {
         for (name, wav, marks, ms) in &inputs {
             let plan = plan_for(marks, *ms)?;
-            let sr = bench_storyreel(wav, marks, &bg, &dir.join(format!("storyreel-{name}.mp4")))?;
-            let ff = if *name == "full" {
-                Some(bench_ffmpeg(&plan, wav, &bg, &dir)?)
-            } else {
-                None
-            };
-            rows.push((r, *name, *ms, plan.frames, sr, ff));
+            if *name == "full" {
+                let sr =
+                    bench_storyreel(wav, marks, &bg, &dir.join(format!("storyreel-{name}.mp4")))?;
+                rows.push((r, *name, "raw", *ms, plan.frames, sr, None));
+            }
+            let sr = bench_storyreel(
+                wav,
+                marks,
+                &prepared[0],
+                &dir.join(format!("storyreel-prepared-{name}.mp4")),
+            )?;
+            rows.push((r, *name, "prepared", *ms, plan.frames, sr, None));
+            if *name == "full" {
+                let ff = bench_ffmpeg(&plan, wav, &bg, &dir)?;
+                // Every storyreel row of this run is compared with this run's ffmpeg.
+                for row in rows.iter_mut().filter(|row| row.0 == r && row.1 == "full") {
+                    row.6 = Some(ff.wall);
+                }
+                rows.push((r, *name, "ffmpeg", *ms, plan.frames, ff, None));
+            }
+        }
+    }
+
+    // One chunk alone, starting mid-GOP: chunk 1 (frames 300..600) of a video started at
+    // 2.5 s begins at source time 12.5 s, 2.5 s after the 60 fps source's keyframe at 10 s.
+    let (_, _, full_marks, full_ms) = &inputs[0];
+    let mut chunk_rows = Vec::new();
+    for r in 0..runs {
+        for decoder in [
+            storyreel::background::DecoderKind::Libavcodec,
+            storyreel::background::DecoderKind::RustyH264,
+        ] {
+            if decoder == storyreel::background::DecoderKind::Libavcodec
+                && storyreel::background::decoder::Decoder::new(decoder).is_err()
+            {
+                continue;
+            }
+            let raw = chunk_alone(full_marks, *full_ms, &bg60, 2500, 1, decoder)?;
+            let prep = chunk_alone(full_marks, *full_ms, &prepared[1], 2500, 1, decoder)?;
+            chunk_rows.push((r, decoder, raw, prep));
         }
     }
 
@@ -264,62 +421,116 @@ fn main() -> Result<()> {
             .map_or_else(|e| format!("none ({e})"), |k| k.name().to_string())
     );
     println!();
-    println!(
-        "| run | narration | frames | tool | wall s | fps | cpu s | x264 cpu s | background+captions cpu s | non-x264 / x264 | peak RSS MB | wall vs ffmpeg |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for (r, name, ms, frames, sr, ff) in &rows {
-        let (x, paint, _) = sr.split.unwrap_or_default();
-        // Everything the process spent that was not x264 (painting, audio, merge, I/O).
-        let other = sr.cpu.as_secs_f64() - x;
-        let ratio = ff.as_ref().map_or("".into(), |f| {
-            format!("{:.2}", sr.wall.as_secs_f64() / f.wall.as_secs_f64())
-        });
+    println!("Preparing (`storyreel backgrounds add`, once per background):");
+    println!();
+    println!("| source | prepared | bytes | wall s | cpu s | wall s per minute of footage |");
+    println!("|---|---|---|---|---|---|");
+    for (raw, raw_ms, wall, cpu, info, bytes) in &prepared_rows {
         println!(
-            "| {r} | {name} {:.1} s | {frames} | storyreel | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0}% | {} | {ratio} |",
-            *ms as f64 / 1000.0,
-            sr.wall.as_secs_f64(),
-            *frames as f64 / sr.wall.as_secs_f64(),
-            sr.cpu.as_secs_f64(),
-            x,
-            paint,
-            100.0 * other / x.max(1e-9),
-            sr.peak_mb,
+            "| {} ({:.1} s) | {}x{} {} fps {} | {:.1} MB | {:.1} | {:.1} | {:.1} |",
+            raw.file_name().unwrap_or_default().to_string_lossy(),
+            *raw_ms as f64 / 1000.0,
+            info.width,
+            info.height,
+            info.fps,
+            info.codec,
+            *bytes as f64 / 1e6,
+            wall.as_secs_f64(),
+            cpu.as_secs_f64(),
+            wall.as_secs_f64() * 60_000.0 / (*raw_ms).max(1) as f64,
         );
-        if let Some(f) = ff {
-            println!(
-                "| {r} | {name} {:.1} s | {frames} | ffmpeg burn-in | {:.1} | {:.1} | {:.1} | | | | {} | 1.00 |",
-                *ms as f64 / 1000.0,
-                f.wall.as_secs_f64(),
-                *frames as f64 / f.wall.as_secs_f64(),
-                f.cpu.as_secs_f64(),
-                f.peak_mb,
-            );
-        }
     }
-    let mut ratios: Vec<f64> = rows
-        .iter()
-        .filter_map(|(_, _, _, _, sr, ff)| {
-            ff.as_ref()
-                .map(|f| sr.wall.as_secs_f64() / f.wall.as_secs_f64())
-        })
-        .collect();
-    let mut shares: Vec<f64> = rows
-        .iter()
-        .filter_map(|(_, _, _, _, sr, _)| {
-            let (x, _, _) = sr.split?;
-            Some((sr.cpu.as_secs_f64() - x) / x.max(1e-9))
-        })
-        .collect();
-    let median = |v: &mut Vec<f64>| {
+    println!();
+    println!(
+        "| run | narration | frames | tool | background | wall s | fps | cpu s | x264 cpu s | background+captions cpu s | non-x264 / x264 | peak RSS MB | wall vs ffmpeg |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (r, name, kind, ms, frames, m, ff_wall) in &rows {
+        let (tool, background) = match *kind {
+            "ffmpeg" => ("ffmpeg burn-in", "raw 1920x1080"),
+            "raw" => ("storyreel", "raw 1920x1080"),
+            _ => ("storyreel", "prepared 608x1080"),
+        };
+        let (x, paint, _) = m.split.unwrap_or_default();
+        // Everything the process spent that was not x264 (painting, audio, merge, I/O).
+        let other = m.cpu.as_secs_f64() - x;
+        let share = if m.split.is_some() {
+            format!("{:.0}%", 100.0 * other / x.max(1e-9))
+        } else {
+            String::new()
+        };
+        let ratio = if *kind == "ffmpeg" {
+            "1.00".to_string()
+        } else {
+            ff_wall.map_or(String::new(), |f| {
+                format!("{:.2}", m.wall.as_secs_f64() / f.as_secs_f64())
+            })
+        };
+        let cell = |v: f64| {
+            if m.split.is_some() {
+                format!("{v:.1}")
+            } else {
+                String::new()
+            }
+        };
+        println!(
+            "| {r} | {name} {:.1} s | {frames} | {tool} | {background} | {:.1} | {:.1} | {:.1} | {} | {} | {share} | {} | {ratio} |",
+            *ms as f64 / 1000.0,
+            m.wall.as_secs_f64(),
+            *frames as f64 / m.wall.as_secs_f64(),
+            m.cpu.as_secs_f64(),
+            cell(x),
+            cell(paint),
+            m.peak_mb,
+        );
+    }
+    let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
+    let summary = |kind: &str| {
+        let full = rows.iter().filter(|row| row.1 == "full" && row.2 == kind);
+        let ratio = median(
+            full.clone()
+                .filter_map(|row| Some(row.5.wall.as_secs_f64() / row.6?.as_secs_f64()))
+                .collect(),
+        );
+        let share = median(
+            full.clone()
+                .filter_map(|row| {
+                    let (x, _, _) = row.5.split?;
+                    Some((row.5.cpu.as_secs_f64() - x) / x.max(1e-9))
+                })
+                .collect(),
+        );
+        let peak = full.map(|row| row.5.peak_mb).max().unwrap_or(0);
+        (ratio, share, peak)
+    };
+    println!();
+    for kind in ["raw", "prepared"] {
+        let (ratio, share, peak) = summary(kind);
+        println!(
+            "median over {runs} runs, {kind} background: storyreel wall / ffmpeg wall = {ratio:.2}; non-x264 cpu / x264 cpu = {:.0}%; peak RSS {peak} MB",
+            100.0 * share
+        );
+    }
     println!();
     println!(
-        "median over {runs} runs: storyreel wall / ffmpeg wall = {:.2}; non-x264 cpu / x264 cpu = {:.0}%",
-        median(&mut ratios),
-        100.0 * median(&mut shares)
+        "One 300-frame chunk alone (as a Lambda renders it), starting 2.5 s into a 5 s GOP of the 60 fps background:"
     );
+    println!();
+    println!(
+        "| run | decoder | raw 1920x1080 60 fps, 5 s GOP: wall s | prepared 608x1080 30 fps: wall s | prepared / raw |"
+    );
+    println!("|---|---|---|---|---|");
+    for (r, decoder, raw, prep) in &chunk_rows {
+        println!(
+            "| {r} | {} | {:.2} | {:.2} | {:.2} |",
+            decoder.name(),
+            raw.as_secs_f64(),
+            prep.as_secs_f64(),
+            prep.as_secs_f64() / raw.as_secs_f64()
+        );
+    }
     Ok(())
 }
