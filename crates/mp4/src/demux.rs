@@ -182,12 +182,86 @@ pub enum Mp4Error {
     Avc(#[source] H264Error),
 }
 
-/// The video codec of a track this reader accepts.
+/// The video codec of a track, from its sample entry (MP4) or codec ID (Matroska).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VideoCodec {
     /// H.264 (`avc1`: parameter sets in avcC; `avc3`: parameter sets may also be in-band).
     Avc,
+    /// HEVC / H.265 (`hvc1`, `hev1`, Dolby Vision `dvh1`/`dvhe`).
+    Hevc,
+    /// VP8 (`vp08`).
+    Vp8,
+    /// VP9 (`vp09`).
+    Vp9,
+    /// AV1 (`av01`).
+    Av1,
+    /// MPEG-4 Part 2 (`mp4v` whose `esds` names MPEG-4 Visual, or says nothing).
+    Mpeg4,
+    /// MPEG-1 or MPEG-2 video (`mp4v` whose `esds` names them).
+    Mpeg2,
+    /// Apple ProRes (`apch`, `apcn`, `apcs`, `apco`, `ap4h`, `ap4x`).
+    ProRes,
+    /// Motion JPEG (`mjpa`, `mjpb`, `jpeg`).
+    Mjpeg,
+    /// Anything else, by its sample entry type (for Matroska: the first four characters of
+    /// the codec ID after `V_`).
+    Other(FourCc),
+}
+
+impl VideoCodec {
+    /// The short name FFmpeg gives the codec (`h264`, `hevc`, `vp9`, `av1`, `mpeg4`, ...), or
+    /// the sample entry type of an unknown one.
+    pub fn name(&self) -> String {
+        match self {
+            VideoCodec::Avc => "h264".into(),
+            VideoCodec::Hevc => "hevc".into(),
+            VideoCodec::Vp8 => "vp8".into(),
+            VideoCodec::Vp9 => "vp9".into(),
+            VideoCodec::Av1 => "av1".into(),
+            VideoCodec::Mpeg4 => "mpeg4".into(),
+            VideoCodec::Mpeg2 => "mpeg2video".into(),
+            VideoCodec::ProRes => "prores".into(),
+            VideoCodec::Mjpeg => "mjpeg".into(),
+            VideoCodec::Other(kind) => kind.to_string(),
+        }
+    }
+
+    /// The name people know the codec by (`H.264`, `HEVC`, `VP9`, `MPEG-4 Part 2`, ...), for
+    /// messages.
+    pub fn display_name(&self) -> String {
+        match self {
+            VideoCodec::Avc => "H.264".into(),
+            VideoCodec::Hevc => "HEVC".into(),
+            VideoCodec::Vp8 => "VP8".into(),
+            VideoCodec::Vp9 => "VP9".into(),
+            VideoCodec::Av1 => "AV1".into(),
+            VideoCodec::Mpeg4 => "MPEG-4 Part 2".into(),
+            VideoCodec::Mpeg2 => "MPEG-1/2".into(),
+            VideoCodec::ProRes => "ProRes".into(),
+            VideoCodec::Mjpeg => "Motion JPEG".into(),
+            VideoCodec::Other(kind) => format!("`{kind}`"),
+        }
+    }
+
+    /// The codec of an MP4 visual sample entry type (`esds` decides what `mp4v` holds).
+    fn from_sample_entry(kind: FourCc, esds_object_type: Option<u8>) -> Self {
+        match &kind.0 {
+            b"avc1" | b"avc3" => VideoCodec::Avc,
+            b"hvc1" | b"hev1" | b"dvh1" | b"dvhe" => VideoCodec::Hevc,
+            b"vp08" => VideoCodec::Vp8,
+            b"vp09" => VideoCodec::Vp9,
+            b"av01" => VideoCodec::Av1,
+            b"mp4v" => match esds_object_type {
+                Some(0x60..=0x65 | 0x6a) => VideoCodec::Mpeg2,
+                Some(0x6c) => VideoCodec::Mjpeg,
+                _ => VideoCodec::Mpeg4,
+            },
+            b"apch" | b"apcn" | b"apcs" | b"apco" | b"ap4h" | b"ap4x" => VideoCodec::ProRes,
+            b"mjpa" | b"mjpb" | b"jpeg" => VideoCodec::Mjpeg,
+            _ => VideoCodec::Other(kind),
+        }
+    }
 }
 
 /// One sample (coded picture) of the video track.
@@ -211,7 +285,8 @@ pub struct Sample {
 /// The video track of an MP4 file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VideoTrack {
-    /// The codec; only H.264 is accepted.
+    /// The codec: always H.264 from [`read_video_track`], any from
+    /// [`read_video_track_of_any_codec`].
     pub codec: VideoCodec,
     /// Width in pixels (coded size from the sample entry, else from `tkhd`).
     pub width: u32,
@@ -223,7 +298,7 @@ pub struct VideoTrack {
     /// (the sum of sample durations minus the edit list's trim), capped by the edit's
     /// segment duration.
     pub duration: i64,
-    /// The parsed `avcC` record.
+    /// The parsed `avcC` record (empty, with no parameter sets, unless the codec is H.264).
     pub avc: AvcConfig,
     /// Samples in decode order.
     pub samples: Vec<Sample>,
@@ -259,17 +334,33 @@ fn malformed(kind: FourCc, reason: impl Into<String>) -> Mp4Error {
 ///
 /// Walks top-level box headers until `moov` (which may follow `mdat`), reads `moov` into
 /// memory and builds the sample table. Fails with [`Mp4Error::UnsupportedCodec`] for
-/// non-H.264 video and [`Mp4Error::Fragmented`] for fragmented files.
+/// non-H.264 video (before reading the sample tables) and [`Mp4Error::Fragmented`] for
+/// fragmented files.
 ///
 /// Generic so that unsized sources (`[u8]`, `dyn ReadAt`) can be passed directly.
 pub fn read_video_track<R: ReadAt + ?Sized>(src: &R) -> Result<VideoTrack, Mp4Error> {
-    read_video_track_dyn(&src)
+    read_video_track_dyn(&src, false)
 }
 
-fn read_video_track_dyn(src: &dyn ReadAt) -> Result<VideoTrack, Mp4Error> {
+/// As [`read_video_track`], for a video track of any codec: the sample tables are read and
+/// checked against the file the same way (so truncation and corruption are found whatever the
+/// codec), the codec is named in [`VideoTrack::codec`], and `avc` is parsed only for H.264.
+pub fn read_video_track_of_any_codec<R: ReadAt + ?Sized>(src: &R) -> Result<VideoTrack, Mp4Error> {
+    read_video_track_dyn(&src, true)
+}
+
+fn read_video_track_dyn(src: &dyn ReadAt, any_codec: bool) -> Result<VideoTrack, Mp4Error> {
     let file_len = src.len().map_err(io_err(0, 0))?;
     let moov = find_moov(src, file_len)?;
-    parse_moov(&moov.data, moov.offset, file_len)
+    parse_moov(&moov.data, moov.offset, file_len, any_codec)
+}
+
+/// The major brand of an ISO BMFF file's leading `ftyp` box (`qt  ` for QuickTime MOV,
+/// `isom`, `mp42`, ... for MP4), if it starts with one.
+pub fn major_brand<R: ReadAt + ?Sized>(src: &R) -> Option<FourCc> {
+    let mut head = [0u8; 12];
+    src.read_exact_at(0, &mut head).ok()?;
+    (&head[4..8] == b"ftyp").then(|| FourCc([head[8], head[9], head[10], head[11]]))
 }
 
 struct Moov {
@@ -521,7 +612,12 @@ impl Table<'_> {
     }
 }
 
-fn parse_moov(data: &[u8], offset: u64, file_len: u64) -> Result<VideoTrack, Mp4Error> {
+fn parse_moov(
+    data: &[u8],
+    offset: u64,
+    file_len: u64,
+    any_codec: bool,
+) -> Result<VideoTrack, Mp4Error> {
     let moov = BoxRef {
         kind: MOOV,
         payload: data,
@@ -552,7 +648,7 @@ fn parse_moov(data: &[u8], offset: u64, file_len: u64) -> Result<VideoTrack, Mp4
     }
     let _ = moov;
     let trak = video.ok_or(Mp4Error::NoVideoTrack { tracks })?;
-    parse_video_trak(&trak, movie_timescale, fragmented, file_len)
+    parse_video_trak(&trak, movie_timescale, fragmented, file_len, any_codec)
 }
 
 fn handler(trak: &BoxRef<'_>) -> Result<[u8; 4], Mp4Error> {
@@ -569,25 +665,67 @@ fn handler(trak: &BoxRef<'_>) -> Result<[u8; 4], Mp4Error> {
     Ok([t[0], t[1], t[2], t[3]])
 }
 
-/// Maps a sample entry type to the codec name used in [`Mp4Error::UnsupportedCodec`].
-fn codec_name(kind: FourCc) -> String {
-    match &kind.0 {
-        b"hvc1" | b"hev1" => "hevc".into(),
-        b"vp09" => "vp9".into(),
-        b"vp08" => "vp8".into(),
-        b"av01" => "av1".into(),
-        b"mp4v" => "mpeg4".into(),
-        _ => kind.to_string(),
-    }
-}
-
 struct Entry {
+    codec: VideoCodec,
     width: u32,
     height: u32,
     avc: AvcConfig,
 }
 
-fn parse_stsd(stsd: &BoxRef<'_>) -> Result<Entry, Mp4Error> {
+/// An `avcC` with nothing in it, for tracks of other codecs.
+fn empty_avc() -> AvcConfig {
+    AvcConfig {
+        profile: 0,
+        compat: 0,
+        level: 0,
+        nal_length_size: 4,
+        sps: Vec::new(),
+        pps: Vec::new(),
+    }
+}
+
+/// The objectTypeIndication of an `esds` payload's DecoderConfigDescriptor, if it has one.
+fn esds_object_type(esds: &[u8]) -> Option<u8> {
+    // Full box header, then descriptors: tag, a 1-4 byte size, the body.
+    let mut pos = 4;
+    let descriptor = |pos: &mut usize| -> Option<(u8, usize)> {
+        let tag = *esds.get(*pos)?;
+        *pos += 1;
+        let mut size = 0usize;
+        for _ in 0..4 {
+            let b = *esds.get(*pos)?;
+            *pos += 1;
+            size = (size << 7) | usize::from(b & 0x7f);
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        Some((tag, size))
+    };
+    let (tag, _) = descriptor(&mut pos)?;
+    if tag != 0x03 {
+        return None;
+    }
+    // ES_Descriptor: ES_ID (2), flags (1), then optional fields the flags announce.
+    let flags = *esds.get(pos + 2)?;
+    pos += 3;
+    if flags & 0x80 != 0 {
+        pos += 2; // dependsOn_ES_ID
+    }
+    if flags & 0x40 != 0 {
+        pos += 1 + usize::from(*esds.get(pos)?); // URL
+    }
+    if flags & 0x20 != 0 {
+        pos += 2; // OCR_ES_Id
+    }
+    let (tag, _) = descriptor(&mut pos)?;
+    if tag != 0x04 {
+        return None;
+    }
+    esds.get(pos).copied()
+}
+
+fn parse_stsd(stsd: &BoxRef<'_>, any_codec: bool) -> Result<Entry, Mp4Error> {
     let mut r = stsd.reader();
     r.full_header()?;
     let count = r.u32("entry_count")?;
@@ -599,8 +737,11 @@ fn parse_stsd(stsd: &BoxRef<'_>) -> Result<Entry, Mp4Error> {
         .next()
         .transpose()?
         .ok_or_else(|| malformed(stsd.kind, "no sample entries"))?;
-    if !matches!(&entry.kind.0, b"avc1" | b"avc3") {
-        return Err(Mp4Error::UnsupportedCodec(codec_name(entry.kind)));
+    let is_avc = matches!(&entry.kind.0, b"avc1" | b"avc3");
+    if !is_avc && !any_codec {
+        return Err(Mp4Error::UnsupportedCodec(
+            VideoCodec::from_sample_entry(entry.kind, None).name(),
+        ));
     }
     let mut r = entry.reader();
     // SampleEntry (8) + pre_defined/reserved (16), then width and height.
@@ -613,9 +754,28 @@ fn parse_stsd(stsd: &BoxRef<'_>) -> Result<Entry, Mp4Error> {
         payload: &entry.payload[r.pos..],
         offset: entry.offset + r.pos as u64,
     };
+    if !is_avc {
+        let esds = match &entry.kind.0 {
+            b"mp4v" => boxes
+                .child(b"esds")?
+                .and_then(|b| esds_object_type(b.payload)),
+            _ => None,
+        };
+        return Ok(Entry {
+            codec: VideoCodec::from_sample_entry(entry.kind, esds),
+            width,
+            height,
+            avc: empty_avc(),
+        });
+    }
     let avcc = boxes.require(b"avcC")?;
     let avc = AvcConfig::parse(avcc.payload).map_err(Mp4Error::Avc)?;
-    Ok(Entry { width, height, avc })
+    Ok(Entry {
+        codec: VideoCodec::Avc,
+        width,
+        height,
+        avc,
+    })
 }
 
 /// Sample sizes from `stsz` or `stz2`.
@@ -748,11 +908,12 @@ fn parse_video_trak(
     movie_timescale: u32,
     fragmented: bool,
     file_len: u64,
+    any_codec: bool,
 ) -> Result<VideoTrack, Mp4Error> {
     let mdia = trak.require(b"mdia")?;
     let minf = mdia.require(b"minf")?;
     let stbl = minf.require(b"stbl")?;
-    let entry = parse_stsd(&stbl.require(b"stsd")?)?;
+    let entry = parse_stsd(&stbl.require(b"stsd")?, any_codec)?;
 
     let mdhd = mdia.require(b"mdhd")?;
     let mut r = mdhd.reader();
@@ -952,7 +1113,7 @@ fn parse_video_trak(
         }
     }
     Ok(VideoTrack {
-        codec: VideoCodec::Avc,
+        codec: entry.codec,
         width,
         height,
         timescale,
@@ -1155,6 +1316,48 @@ mod tests {
         assert_eq!(
             read_video_track(&f).unwrap_err().to_string(),
             "unsupported codec av1"
+        );
+        // Read whatever the codec: the same sample tables, named as AV1, no avcC kept.
+        let any = read_video_track_of_any_codec(&f).unwrap();
+        assert_eq!(any.codec, VideoCodec::Av1);
+        assert_eq!(any.samples, track.samples);
+        assert!(any.avc.sps.is_empty());
+        // An unknown sample entry is named by its type.
+        f[stsd + 12..stsd + 16].copy_from_slice(b"zz\x01z");
+        let any = read_video_track_of_any_codec(&f).unwrap();
+        assert_eq!(any.codec.name(), "zz\\x01z");
+        assert_eq!(
+            read_video_track(&f).unwrap_err().to_string(),
+            "unsupported codec zz\\x01z"
+        );
+    }
+
+    #[test]
+    fn mp4v_is_named_by_its_esds() {
+        // esds: full box header, ES_Descriptor (tag 3) with flags 0, DecoderConfigDescriptor
+        // (tag 4) whose first byte is the object type.
+        let esds = |oti: u8| {
+            vec![
+                0, 0, 0, 0, 3, 0x80, 0x80, 0x80, 20, 0, 1, 0, 4, 13, oti, 0x11,
+            ]
+        };
+        assert_eq!(esds_object_type(&esds(0x20)), Some(0x20));
+        assert_eq!(esds_object_type(&esds(0x61)), Some(0x61));
+        assert_eq!(esds_object_type(&[0, 0, 0, 0, 3]), None);
+        assert_eq!(esds_object_type(&[]), None);
+        let mp4v = FourCc::new(b"mp4v");
+        assert_eq!(
+            VideoCodec::from_sample_entry(mp4v, Some(0x20)),
+            VideoCodec::Mpeg4
+        );
+        assert_eq!(
+            VideoCodec::from_sample_entry(mp4v, Some(0x61)),
+            VideoCodec::Mpeg2
+        );
+        assert_eq!(VideoCodec::from_sample_entry(mp4v, None), VideoCodec::Mpeg4);
+        assert_eq!(
+            VideoCodec::from_sample_entry(FourCc::new(b"hev1"), None).display_name(),
+            "HEVC"
         );
     }
 

@@ -1,17 +1,23 @@
 //! MP4 (ISO BMFF) reading and writing and H.264 bitstream helpers for storyreel's video
 //! pipeline: [`demux`] reads the video track of background footage through random access,
-//! [`h264`] frames and orders H.264 access units, and [`mux`] plans and writes fast-start MP4s.
+//! [`matroska`] names the video codec of a Matroska/WebM file, [`h264`] frames and orders
+//! H.264 access units, and [`mux`] plans and writes fast-start MP4s.
 
 #![warn(missing_docs)]
 
 pub mod demux;
 pub mod h264;
+pub mod matroska;
 pub mod mux;
 
 use std::fmt;
 
-pub use demux::{Mp4Error, ReadAt, Sample, VideoCodec, VideoTrack, read_video_track};
+pub use demux::{
+    Mp4Error, ReadAt, Sample, VideoCodec, VideoTrack, read_video_track,
+    read_video_track_of_any_codec,
+};
 pub use h264::{AccessUnit, AvcConfig, H264Error, Pps, SliceHeader, Sps};
+pub use matroska::{MatroskaError, MatroskaVideo, read_matroska_video};
 pub use mux::{
     AudioCodec, AudioTrackSpec, Mp4Plan, MuxError, MuxSample, Run, TrackKind, VideoTrackSpec,
 };
