@@ -18,5 +18,5 @@ pub mod workflow;
 
 // The render engine (crates/render), under the paths the workflow has always used.
 pub use storyreel_render::{
-    background, compose, encode, frame, merge, pipeline, plan, render, sample, scale,
+    background, compose, encode, frame, merge, pipeline, plan, prepare, render, sample, scale,
 };

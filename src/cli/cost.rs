@@ -45,10 +45,15 @@ pub struct CostArgs {
     /// committed ones.
     #[arg(long)]
     pub measure: bool,
-    /// H.264 footage to measure with (default: a 70 s 1080p clip made with ffmpeg, as the
-    /// render benchmark makes it).
+    /// Footage to measure with (default: a 70 s 1080p clip made with ffmpeg, as the render
+    /// benchmark makes it). It is prepared first, as `backgrounds add` prepares what every
+    /// library job renders, unless --raw.
     #[arg(long, requires = "measure")]
     pub background: Option<PathBuf>,
+    /// Measure over the footage as it is, not its prepared form (how renders ran before the
+    /// library prepared backgrounds; a job given a file still renders it raw).
+    #[arg(long, requires = "measure")]
+    pub raw: bool,
     /// Renders of every chunk per thread count; the fastest counts.
     #[arg(long, default_value_t = 1, requires = "measure")]
     pub repeat: u32,
@@ -141,6 +146,12 @@ fn run_measure(args: &CostArgs) -> anyhow::Result<Measured> {
         Some(p) => (p.clone(), describe_background(p)?),
         None => generated_background()?,
     };
+    std::fs::create_dir_all(&scratch).with_context(|| format!("create {}", scratch.display()))?;
+    let (background, label) = if args.raw {
+        (background, format!("{label}; raw, as given"))
+    } else {
+        prepare_for_measure(&background, &label, &scratch)?
+    };
     let command = std::env::args()
         .enumerate()
         .map(|(i, a)| if i == 0 { "storyreel".to_string() } else { a })
@@ -182,17 +193,51 @@ fn run_measure(args: &CostArgs) -> anyhow::Result<Measured> {
 
 /// A file's size, picture and length, for the record.
 fn describe_background(path: &Path) -> anyhow::Result<String> {
-    let video = storyreel::background::VideoBackground::open_file(path)?;
+    let info = storyreel::background::VideoBackground::open_file(path)?.info();
     let bytes = std::fs::metadata(path)?.len();
-    let t = video.track();
-    let secs = video.duration_ms() as f64 / 1000.0;
+    let secs = info.duration_ms as f64 / 1000.0;
     Ok(format!(
-        "{}: {}x{} H.264, {:.1} s, {:.1} Mbit/s, started at 2 s",
+        "{}: {}x{} {} fps {}, {:.1} s, {:.1} Mbit/s, started at 2 s",
         path.file_name().unwrap_or_default().to_string_lossy(),
-        t.width,
-        t.height,
+        info.width,
+        info.height,
+        info.fps,
+        info.codec,
         secs,
         bytes as f64 * 8.0 / secs.max(0.001) / 1e6
+    ))
+}
+
+/// Prepares `raw` into `scratch` as the library would store it; returns it and its label.
+fn prepare_for_measure(
+    raw: &Path,
+    label: &str,
+    scratch: &Path,
+) -> anyhow::Result<(PathBuf, String)> {
+    use storyreel::prepare::{PrepareSettings, prepare_background};
+    eprintln!("preparing the background as `storyreel backgrounds add` does...");
+    let out = scratch.join("prepared.mp4");
+    let mut video = storyreel::background::VideoBackground::open_file(raw)?;
+    let info = prepare_background(
+        &mut video,
+        &out,
+        &PrepareSettings::default(),
+        &mut |_, _| {},
+    )
+    .with_context(|| format!("prepare {}", raw.display()))?;
+    Ok((
+        out,
+        format!(
+            "{label}; prepared as the library stores it: {}x{} {} fps H.264, an IDR every {} \
+             frames, CRF {} {} ({:.1} s to prepare)",
+            info.width,
+            info.height,
+            info.fps,
+            info.keyint,
+            info.crf,
+            info.preset,
+            info.elapsed_ms as f64 / 1000.0
+        ),
     ))
 }
 
