@@ -1195,7 +1195,7 @@ mod tests {
             prompt,
             ..PlannedVideo::default()
         };
-        VideoFacts::planned(&v, &measured(), crate::workflow::DEFINITION, &STATED).unwrap()
+        VideoFacts::planned(&v, &measured(), crate::definition::DEFINITION, &STATED).unwrap()
     }
 
     fn usd(seconds: u32, engine: SpeechEngine, prompt: bool) -> CostEstimate {
@@ -1299,7 +1299,7 @@ mod tests {
                     ..PlannedVideo::default()
                 },
                 &m,
-                crate::workflow::DEFINITION,
+                crate::definition::DEFINITION,
                 &STATED,
             )
             .unwrap(),
@@ -1318,7 +1318,7 @@ mod tests {
                 memory_mb,
                 ..PlannedVideo::default()
             };
-            VideoFacts::planned(&v, &m, crate::workflow::DEFINITION, &STATED)
+            VideoFacts::planned(&v, &m, crate::definition::DEFINITION, &STATED)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         };
@@ -1382,7 +1382,7 @@ mod tests {
         let recorded = VideoFacts::for_job(
             &facts(text, &parts, &fast),
             &m,
-            crate::workflow::DEFINITION,
+            crate::definition::DEFINITION,
             &STATED,
         )
         .unwrap();
@@ -1396,7 +1396,7 @@ mod tests {
         let slower = VideoFacts::for_job(
             &facts(text, &parts, &slow),
             &m,
-            crate::workflow::DEFINITION,
+            crate::definition::DEFINITION,
             &STATED,
         )
         .unwrap();

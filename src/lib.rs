@@ -7,6 +7,7 @@
 
 pub mod cloud;
 pub mod cost;
+pub mod definition;
 pub mod jobs;
 pub mod keys;
 pub mod llm;

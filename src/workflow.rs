@@ -18,8 +18,7 @@ use crate::publishing::Publishers;
 use crate::steps::{self, StepError, story::StoryLlm};
 use crate::store::{BlobStore, FsStore};
 
-/// The state machine, exactly as `template.yaml` deploys it.
-pub const DEFINITION: &str = include_str!("../statemachine/video.asl.json");
+pub use crate::definition::DEFINITION;
 
 /// The SAM resource name of a step: `render-chunk` → `RenderChunkFunction`.
 pub fn resource_name(step: &str) -> String {
