@@ -67,6 +67,9 @@ pub struct ObjectInfo {
     pub etag: String,
 }
 
+/// User-defined metadata of an object: S3's `x-amz-meta-<name>` headers, names in lowercase.
+pub type UserMetadata = std::collections::BTreeMap<String, String>;
+
 /// Objects by key: the one storage capability every step uses.
 #[async_trait]
 pub trait BlobStore: Send + Sync {
@@ -82,6 +85,18 @@ pub trait BlobStore: Send + Sync {
     async fn get_file(&self, key: &str, path: &Path) -> Result<(), StoreError>;
     /// The object's metadata, or `None` if the key holds nothing.
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError>;
+    /// [`BlobStore::head`] with the object's user-defined metadata (what an uploader set, e.g.
+    /// `aws s3 cp --metadata`). A store without user metadata (a directory) answers an empty
+    /// map.
+    async fn head_with_metadata(
+        &self,
+        key: &str,
+    ) -> Result<Option<(ObjectInfo, UserMetadata)>, StoreError> {
+        Ok(self
+            .head(key)
+            .await?
+            .map(|info| (info, UserMetadata::new())))
+    }
     /// Copies an object inside the store.
     async fn copy(&self, from: &str, to: &str) -> Result<(), StoreError>;
     /// Deletes every object under `prefix` (a missing prefix is not an error).

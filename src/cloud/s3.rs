@@ -9,6 +9,8 @@
 //!   aligned blocks, so demuxing a background reads its index and the samples a chunk needs,
 //!   never the whole file.
 //! - Links are pre-signed GET URLs, at most [`MAX_LINK_SECS`] (S3's limit for SigV4).
+//! - [`BlobStore::head_with_metadata`] also returns the uploader's `x-amz-meta-*` metadata
+//!   (the tags of footage under `backgrounds/incoming/`).
 //! - With an endpoint override (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`: moto, MinIO) the
 //!   client uses path-style addressing (`http://host/bucket/key`), which local servers need.
 //!
@@ -32,7 +34,7 @@ use aws_sdk_s3::types::{
 use storyreel_mp4::ReadAt;
 
 use super::{AnySdkError, Failure, SdkConfig, classify};
-use crate::store::{BlobStore, ObjectInfo, StoreError, check_key};
+use crate::store::{BlobStore, ObjectInfo, StoreError, UserMetadata, check_key};
 
 /// Longest a pre-signed link may last: 7 days (SigV4's limit).
 pub const MAX_LINK_SECS: u64 = 7 * 24 * 3600;
@@ -172,7 +174,11 @@ impl S3Store {
         }
     }
 
-    async fn head_object(&self, key: &str) -> Result<Option<(u64, String)>, StoreError> {
+    /// Size, ETag and user metadata of `key`, or `None` when the key holds nothing.
+    async fn head_object(
+        &self,
+        key: &str,
+    ) -> Result<Option<(u64, String, UserMetadata)>, StoreError> {
         match self
             .client
             .head_object()
@@ -184,7 +190,14 @@ impl S3Store {
             Ok(h) => {
                 self.saw_bucket();
                 let bytes = u64::try_from(h.content_length().unwrap_or(0)).unwrap_or(0);
-                Ok(Some((bytes, clean_etag(h.e_tag()))))
+                // The SDK strips `x-amz-meta-`; HTTP header names are case-insensitive.
+                let meta = h
+                    .metadata()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+                    .collect();
+                Ok(Some((bytes, clean_etag(h.e_tag()), meta)))
             }
             Err(e) => {
                 let failure = classify(&e, NOT_FOUND, NO_BUCKET);
@@ -628,15 +641,22 @@ impl BlobStore for S3Store {
     }
 
     async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, StoreError> {
+        Ok(self.head_with_metadata(key).await?.map(|(info, _)| info))
+    }
+
+    async fn head_with_metadata(
+        &self,
+        key: &str,
+    ) -> Result<Option<(ObjectInfo, UserMetadata)>, StoreError> {
         check_key(key)?;
-        Ok(self
-            .head_object(key)
-            .await?
-            .map(|(bytes, etag)| ObjectInfo {
+        Ok(self.head_object(key).await?.map(|(bytes, etag, meta)| {
+            let info = ObjectInfo {
                 key: key.to_string(),
                 bytes,
                 etag,
-            }))
+            };
+            (info, meta)
+        }))
     }
 
     async fn copy(&self, from: &str, to: &str) -> Result<(), StoreError> {
@@ -678,7 +698,7 @@ impl BlobStore for S3Store {
 
     async fn reader(&self, key: &str) -> Result<Box<dyn ReadAt + Send + Sync>, StoreError> {
         check_key(key)?;
-        let (len, etag) = self
+        let (len, etag, _) = self
             .head_object(key)
             .await?
             .ok_or_else(|| StoreError::NotFound {

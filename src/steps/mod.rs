@@ -11,6 +11,7 @@ mod error;
 pub mod marks;
 pub mod merge;
 pub mod prepare;
+pub mod prepare_background;
 pub mod publish;
 pub mod render_chunk;
 pub mod speech;
@@ -23,6 +24,7 @@ pub(crate) use error::store_err as error_store;
 pub use error::{ErrorName, StepError};
 pub use marks::{MarksInput, MarksOutput, marks};
 pub use merge::{MergeInput, MergeOutput, merge};
+pub use prepare_background::{PrepareBackgroundInput, PrepareBackgroundOutput, prepare_background};
 pub use publish::{FailureInput, PublishInput, PublishOutput, publish};
 pub use render_chunk::{RenderChunkInput, RenderChunkOutput, render_chunk};
 pub use speech::{SpeechInput, SpeechOutput, speech};
@@ -36,6 +38,18 @@ pub const STEP_NAMES: [&str; 6] = [
     "render-chunk",
     "merge",
     "publish",
+];
+
+/// Every Lambda function: the workflow's steps, and `prepare-background`, which the bucket's
+/// EventBridge rule starts for footage uploaded under `backgrounds/incoming/`.
+pub const FUNCTION_NAMES: [&str; 7] = [
+    "story",
+    "speech",
+    "marks",
+    "render-chunk",
+    "merge",
+    "publish",
+    "prepare-background",
 ];
 
 /// Which engine speaks, with which voice.
