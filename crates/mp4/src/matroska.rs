@@ -6,7 +6,9 @@
 //! The input is untrusted: elements are read through [`ReadAt`] one header at a time, only
 //! the EBML header and `Tracks` are read into memory (each bounded), the number of elements
 //! walked is capped, and a `Segment` that claims more bytes than the file has is reported as
-//! truncated.
+//! truncated. The segment's top-level elements (clusters, cues, ...) are walked by their
+//! headers to the end, so that damage over the media data is reported here: FFmpeg's demuxer
+//! would skip it silently and play a shorter clip.
 
 use std::io;
 
@@ -22,6 +24,8 @@ const MAX_HEADER_SIZE: u64 = 4096;
 pub const MAX_TRACKS_SIZE: u64 = 16 << 20;
 /// Most `Segment` children walked before `Tracks` is found.
 const MAX_ELEMENTS: usize = 10_000;
+/// Most `Segment` children whose headers are checked (a cluster is typically 1 to 5 s).
+const MAX_CHECKED: usize = 1_000_000;
 
 const ID_EBML: u32 = 0x1A45_DFA3;
 const ID_DOC_TYPE: u32 = 0x4282;
@@ -32,6 +36,19 @@ const ID_SEEK_ID: u32 = 0x53AB;
 const ID_SEEK_POSITION: u32 = 0x53AC;
 const ID_TRACKS: u32 = 0x1654_AE6B;
 const ID_CLUSTER: u32 = 0x1F43_B675;
+/// The elements a segment holds (level 1), and the two that may appear anywhere.
+const SEGMENT_CHILDREN: [u32; 10] = [
+    ID_SEEK_HEAD,
+    0x1549_A966, // Info
+    ID_TRACKS,
+    0x1043_A770, // Chapters
+    ID_CLUSTER,
+    0x1C53_BB6B, // Cues
+    0x1941_A469, // Attachments
+    0x1254_C367, // Tags
+    0xEC,        // Void
+    0xBF,        // CRC-32
+];
 const ID_TRACK_ENTRY: u32 = 0xAE;
 const ID_TRACK_TYPE: u32 = 0x83;
 const ID_CODEC_ID: u32 = 0x86;
@@ -92,6 +109,18 @@ pub enum MatroskaError {
         size: u64,
         /// The limit.
         max: u64,
+    },
+    /// The segment's elements do not follow each other: bytes were overwritten or lost.
+    #[error(
+        "corrupt: `{found:#x}` at offset {offset} is not an element a segment holds (the data after offset {last_good} is damaged)"
+    )]
+    Corrupt {
+        /// The ID read where the next element should start.
+        found: u32,
+        /// Where it was read.
+        offset: u64,
+        /// End of the last intact element.
+        last_good: u64,
     },
     /// No `Tracks` element was found before the media data.
     #[error("no `Tracks` element in the first {elements} elements of the segment")]
@@ -249,6 +278,7 @@ fn read_dyn(src: &dyn ReadAt) -> Result<MatroskaVideo> {
     };
 
     let tracks = find_tracks(&reader, segment.data_start, segment_end)?;
+    check_chain(&reader, segment.data_start, segment_end)?;
     let (codec_id, width, height, interlaced, count) = first_video(&tracks)?;
     let Some(codec_id) = codec_id else {
         return Err(MatroskaError::NoVideoTrack { tracks: count });
@@ -299,6 +329,49 @@ fn find_tracks(reader: &Reader<'_>, start: u64, end: u64) -> Result<Vec<u8>> {
         }
     }
     Err(MatroskaError::NoTracks { elements: walked })
+}
+
+/// Walks the segment's children by their headers from `start` to `end`: each must be an
+/// element a segment holds and end inside it. Stops early (without an error) at an element of
+/// unknown size, which live-written files use for clusters and which cannot be skipped.
+fn check_chain(reader: &Reader<'_>, start: u64, end: u64) -> Result<()> {
+    let mut offset = start;
+    for _ in 0..MAX_CHECKED {
+        if offset >= end {
+            return Ok(());
+        }
+        let corrupt = |found: u32| MatroskaError::Corrupt {
+            found,
+            offset,
+            last_good: offset,
+        };
+        let h = match reader.header(offset) {
+            Ok(h) => h,
+            Err(MatroskaError::Malformed { .. }) => return Err(corrupt(0)),
+            Err(e) => return Err(e),
+        };
+        if !SEGMENT_CHILDREN.contains(&h.id) {
+            return Err(corrupt(h.id));
+        }
+        let Some(size) = h.size else {
+            return Ok(());
+        };
+        let next = h.data_start.saturating_add(size);
+        if next > end {
+            return Err(MatroskaError::Truncated {
+                element: if h.id == ID_CLUSTER {
+                    "Cluster"
+                } else {
+                    "segment child"
+                },
+                offset,
+                size,
+                file_len: end,
+            });
+        }
+        offset = next;
+    }
+    Ok(())
 }
 
 fn tracks_payload(reader: &Reader<'_>, h: &Header) -> Result<Vec<u8>> {
@@ -639,6 +712,36 @@ mod tests {
         // Cut inside the EBML header.
         let err = read_matroska_video(&f[..10]).unwrap_err();
         assert!(matches!(err, MatroskaError::Truncated { .. }), "{err}");
+    }
+
+    #[test]
+    fn damage_between_elements_is_corruption() {
+        let f = file("webm", &track(1, "V_VP9", &video(64, 64, 0)), 100);
+        // The cluster header (after the EBML header, the segment header, Info and Tracks) is
+        // overwritten.
+        let cluster = f
+            .windows(4)
+            .position(|w| w == [0x1F, 0x43, 0xB6, 0x75])
+            .unwrap();
+        let mut bad = f.clone();
+        bad[cluster..cluster + 4].copy_from_slice(&[0x55, 0x66, 0x77, 0x88]);
+        let err = read_matroska_video(&bad).unwrap_err();
+        assert!(matches!(err, MatroskaError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().starts_with("corrupt: "), "{err}");
+        // A cluster that claims more than the segment holds.
+        let mut bad = f;
+        bad[cluster + 11] = 0xff;
+        let err = read_matroska_video(&bad).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                MatroskaError::Truncated {
+                    element: "Cluster",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

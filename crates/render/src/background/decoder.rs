@@ -3,7 +3,9 @@
 //! Both are bit-exact, so which one ran never changes a frame.
 //!
 //! `STORYREEL_H264_DECODER` chooses: `auto` (the default), `libavcodec` (fail if it cannot be
-//! loaded) or `rusty_h264`.
+//! loaded) or `rusty_h264`. `STORYREEL_FFMPEG=off` makes FFmpeg's libraries count as absent
+//! everywhere (H.264 then decodes with `rusty_h264`, other codecs not at all); `auto`, the
+//! default, uses them where they load.
 
 use rusty_h264_common::YuvFrame;
 
@@ -12,12 +14,18 @@ use super::libav;
 /// The variable that chooses the decoder.
 pub const DECODER_VAR: &str = "STORYREEL_H264_DECODER";
 
+/// The variable that lets FFmpeg's libraries be used (`auto`, the default) or not (`off`).
+pub use super::libav::FFMPEG_VAR;
+
 pub use super::libav::available as libavcodec_available;
+pub use super::libav::ffmpeg_allowed;
+pub use super::libavformat::available as libavformat_available;
 
 /// A decoder implementation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecoderKind {
-    /// The system's libavcodec (FFmpeg 4 to 7), loaded at run time.
+    /// The system's libavcodec (FFmpeg 4 to 7), loaded at run time. Footage read by
+    /// libavformat (any codec but H.264 in MP4/MOV) always decodes with it.
     Libavcodec,
     /// The built-in pure-Rust decoder.
     RustyH264,
@@ -28,6 +36,8 @@ impl DecoderKind {
     /// loaded, else `rusty_h264`. An explicit `libavcodec` that cannot be loaded is an error
     /// with the reason; an unknown value is an error listing the accepted ones.
     pub fn from_env() -> Result<Self, String> {
+        // A mistyped STORYREEL_FFMPEG is an error here too, not a silent `rusty_h264`.
+        libav::ffmpeg_allowed()?;
         let value = std::env::var(DECODER_VAR).unwrap_or_default();
         match value.trim() {
             "" | "auto" => Ok(if libav::available().is_ok() {

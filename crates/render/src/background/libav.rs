@@ -9,7 +9,13 @@
 //! Loaded at run time rather than linked, like libespeak-ng: the deployed bootstraps must need
 //! nothing beyond glibc. Only stable entry points are called; the two structures read
 //! directly (`AVPacket`'s and `AVFrame`'s leading fields) have had the same layout from FFmpeg
-//! 4 to 7 (libavcodec 58–61, libavutil 56–59), and other versions are not used.
+//! 4 to 7 (libavcodec 58–61, libavutil 56–59), and other versions are not used. Codec
+//! contexts are configured and read through AVOptions (`av_opt_set`, `av_opt_get_int`, ...),
+//! never by field offset.
+//!
+//! The same decoder also serves [`super::libavformat`], which feeds it the packets of any
+//! codec libavcodec has. `STORYREEL_FFMPEG=off` makes every FFmpeg library count as absent
+//! (nothing is loaded), as on a machine without them.
 
 use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
 use std::sync::OnceLock;
@@ -32,8 +38,27 @@ const AVERROR_EOF: c_int = -0x2046_4F45;
 /// `AV_LOG_QUIET`.
 const AV_LOG_QUIET: c_int = -8;
 /// `AV_PIX_FMT_YUV420P` and `AV_PIX_FMT_YUVJ420P` (full range; same planes).
-const PIX_FMT_YUV420P: c_int = 0;
+pub(super) const PIX_FMT_YUV420P: c_int = 0;
 const PIX_FMT_YUVJ420P: c_int = 12;
+/// `AVDISCARD_DEFAULT` and `AVDISCARD_NONREF`, values of the `skip_frame` option.
+const DISCARD_DEFAULT: i64 = 0;
+const DISCARD_NONREF: i64 = 8;
+
+/// The variable that lets storyreel use FFmpeg's libraries (`auto`) or not (`off`).
+pub const FFMPEG_VAR: &str = "STORYREEL_FFMPEG";
+
+/// Whether `STORYREEL_FFMPEG` lets FFmpeg's libraries be loaded: `auto` (or unset) yes, `off`
+/// no (as if they were not installed); any other value is an error listing the choices.
+pub fn ffmpeg_allowed() -> Result<bool, String> {
+    let value = std::env::var(FFMPEG_VAR).unwrap_or_default();
+    match value.trim() {
+        "" | "auto" => Ok(true),
+        "off" => Ok(false),
+        other => Err(format!(
+            "{FFMPEG_VAR}={other:?} is not a choice (expected auto or off)"
+        )),
+    }
+}
 
 // Offsets of the fields read or written, stable over the versions in `AVUTIL_MAJORS`.
 /// `AVPacket.pts` (after `AVBufferRef *buf`).
@@ -51,36 +76,58 @@ const FRAME_PTS: usize = 136;
 type Ptr = *mut c_void;
 
 /// The entry points used, resolved once.
-struct Api {
-    alloc_context3: unsafe extern "C" fn(*const c_void) -> Ptr,
-    open2: unsafe extern "C" fn(Ptr, *const c_void, *mut Ptr) -> c_int,
-    free_context: unsafe extern "C" fn(*mut Ptr),
-    send_packet: unsafe extern "C" fn(Ptr, *const c_void) -> c_int,
-    receive_frame: unsafe extern "C" fn(Ptr, Ptr) -> c_int,
-    packet_alloc: unsafe extern "C" fn() -> Ptr,
-    packet_free: unsafe extern "C" fn(*mut Ptr),
-    new_packet: unsafe extern "C" fn(Ptr, c_int) -> c_int,
-    packet_unref: unsafe extern "C" fn(Ptr),
-    frame_alloc: unsafe extern "C" fn() -> Ptr,
-    frame_free: unsafe extern "C" fn(*mut Ptr),
-    opt_set: unsafe extern "C" fn(Ptr, *const c_char, *const c_char, c_int) -> c_int,
-    strerror: unsafe extern "C" fn(c_int, *mut c_char, usize) -> c_int,
+pub(super) struct Api {
+    pub(super) alloc_context3: unsafe extern "C" fn(*const c_void) -> Ptr,
+    pub(super) open2: unsafe extern "C" fn(Ptr, *const c_void, *mut Ptr) -> c_int,
+    pub(super) free_context: unsafe extern "C" fn(*mut Ptr),
+    pub(super) send_packet: unsafe extern "C" fn(Ptr, *const c_void) -> c_int,
+    pub(super) receive_frame: unsafe extern "C" fn(Ptr, Ptr) -> c_int,
+    pub(super) packet_alloc: unsafe extern "C" fn() -> Ptr,
+    pub(super) packet_free: unsafe extern "C" fn(*mut Ptr),
+    pub(super) new_packet: unsafe extern "C" fn(Ptr, c_int) -> c_int,
+    pub(super) packet_unref: unsafe extern "C" fn(Ptr),
+    pub(super) frame_alloc: unsafe extern "C" fn() -> Ptr,
+    pub(super) frame_free: unsafe extern "C" fn(*mut Ptr),
+    pub(super) opt_set: unsafe extern "C" fn(Ptr, *const c_char, *const c_char, c_int) -> c_int,
+    pub(super) strerror: unsafe extern "C" fn(c_int, *mut c_char, usize) -> c_int,
+    pub(super) parameters_to_context: unsafe extern "C" fn(Ptr, *const c_void) -> c_int,
+    pub(super) get_name: unsafe extern "C" fn(c_int) -> *const c_char,
+    opt_set_int: unsafe extern "C" fn(Ptr, *const c_char, i64, c_int) -> c_int,
+    pub(super) opt_get_int: unsafe extern "C" fn(Ptr, *const c_char, c_int, *mut i64) -> c_int,
+    pub(super) opt_get_image_size:
+        unsafe extern "C" fn(Ptr, *const c_char, c_int, *mut c_int, *mut c_int) -> c_int,
+    pub(super) pix_fmt_name: unsafe extern "C" fn(c_int) -> *const c_char,
+    pub(super) dict_set:
+        unsafe extern "C" fn(*mut Ptr, *const c_char, *const c_char, c_int) -> c_int,
+    pub(super) dict_free: unsafe extern "C" fn(*mut Ptr),
+    /// `av_packet_side_data_get` (FFmpeg 6.1 and later).
+    pub(super) packet_side_data_get:
+        Option<unsafe extern "C" fn(*const c_void, c_int, c_int) -> *const c_void>,
+    /// libavcodec's major version (libavutil's is two less).
+    pub(super) avcodec_major: c_uint,
     /// The h264 decoder (`const AVCodec *`).
     codec: usize,
     /// Which library was loaded, for reports.
-    name: String,
+    pub(super) name: String,
     /// Keeps the library mapped while the pointers above are used (the process).
     _lib: libloading::Library,
 }
 
 static API: OnceLock<Result<Api, String>> = OnceLock::new();
 
-fn api() -> Result<&'static Api, String> {
+/// libavcodec's entry points, loaded on first use; an error says why they cannot be used
+/// (turned off by `STORYREEL_FFMPEG`, not installed, an unsupported version).
+pub(super) fn api() -> Result<&'static Api, String> {
+    if !ffmpeg_allowed()? {
+        return Err(format!(
+            "FFmpeg's libraries are turned off by {FFMPEG_VAR}=off"
+        ));
+    }
     API.get_or_init(load).as_ref().map_err(Clone::clone)
 }
 
-/// The loaded libavcodec's soname, or why it cannot be used (not installed, an unsupported
-/// version, no h264 decoder).
+/// The loaded libavcodec's soname, or why it cannot be used (turned off, not installed, an
+/// unsupported version, no h264 decoder).
 pub fn available() -> Result<&'static str, String> {
     api().map(|a| a.name.as_str())
 }
@@ -115,6 +162,17 @@ fn resolve(lib: libloading::Library, name: &str) -> Result<Api, String> {
                 AVUTIL_MAJORS.end()
             ));
         }
+        let avcodec_version: unsafe extern "C" fn() -> c_uint =
+            *lib.get(b"avcodec_version\0").map_err(sym)?;
+        let avcodec_major = avcodec_version() >> 16;
+        // Each FFmpeg release pairs libavcodec N with libavutil N - 2 (58/56 ... 61/59).
+        if avcodec_major != major + 2 {
+            return Err(format!(
+                "libavcodec {avcodec_major} with libavutil {major} is not one FFmpeg release \
+                 (expected libavcodec {})",
+                major + 2
+            ));
+        }
         // Errors reach the caller as return codes; FFmpeg's own log lines on stderr would only
         // repeat them (or report what the caller recovers from).
         let log_set_level: unsafe extern "C" fn(c_int) =
@@ -140,6 +198,16 @@ fn resolve(lib: libloading::Library, name: &str) -> Result<Api, String> {
             frame_free: *lib.get(b"av_frame_free\0").map_err(sym)?,
             opt_set: *lib.get(b"av_opt_set\0").map_err(sym)?,
             strerror: *lib.get(b"av_strerror\0").map_err(sym)?,
+            parameters_to_context: *lib.get(b"avcodec_parameters_to_context\0").map_err(sym)?,
+            get_name: *lib.get(b"avcodec_get_name\0").map_err(sym)?,
+            opt_set_int: *lib.get(b"av_opt_set_int\0").map_err(sym)?,
+            opt_get_int: *lib.get(b"av_opt_get_int\0").map_err(sym)?,
+            opt_get_image_size: *lib.get(b"av_opt_get_image_size\0").map_err(sym)?,
+            pix_fmt_name: *lib.get(b"av_get_pix_fmt_name\0").map_err(sym)?,
+            dict_set: *lib.get(b"av_dict_set\0").map_err(sym)?,
+            dict_free: *lib.get(b"av_dict_free\0").map_err(sym)?,
+            packet_side_data_get: lib.get(b"av_packet_side_data_get\0").ok().map(|f| *f),
+            avcodec_major,
             codec: codec as usize,
             name: name.to_string(),
             _lib: lib,
@@ -148,7 +216,7 @@ fn resolve(lib: libloading::Library, name: &str) -> Result<Api, String> {
 }
 
 /// libavcodec's text for an error code.
-fn error_text(api: &Api, code: c_int) -> String {
+pub(super) fn error_text(api: &Api, code: c_int) -> String {
     let mut buf = [0 as c_char; 128];
     // SAFETY: `buf` is writable for its length; av_strerror always NUL-terminates.
     unsafe {
@@ -177,6 +245,28 @@ impl Picture {
     /// Presentation time, as given to the packet it came from.
     pub fn pts(&self) -> i64 {
         self.field(FRAME_PTS)
+    }
+
+    /// The `AVPixelFormat` of the planes.
+    pub fn format(&self) -> c_int {
+        self.field(FRAME_FORMAT)
+    }
+
+    /// True for 8-bit 4:2:0 (limited or full range), which [`Self::planes`] describes; other
+    /// formats are converted first ([`super::libavformat::Footage::convert`]).
+    pub fn is_yuv420(&self) -> bool {
+        matches!(self.format(), PIX_FMT_YUV420P | PIX_FMT_YUVJ420P)
+    }
+
+    /// The `data` and `linesize` arrays (as libswscale takes them).
+    pub(super) fn raw_planes(&self) -> ([*const u8; 4], [c_int; 4]) {
+        let mut data = [std::ptr::null::<u8>(); 4];
+        let mut lines = [0 as c_int; 4];
+        for k in 0..4 {
+            data[k] = self.field(FRAME_DATA + 8 * k);
+            lines[k] = self.field(FRAME_LINESIZE + 4 * k);
+        }
+        (data, lines)
     }
 
     /// Width and height (after the stream's cropping).
@@ -219,13 +309,18 @@ impl Drop for Picture {
     }
 }
 
-/// A single-threaded libavcodec H.264 decoder fed Annex B access units with their timestamps.
+/// A single-threaded libavcodec decoder: H.264 fed Annex B access units with their timestamps
+/// ([`Decoder::new`]), or any codec fed a demuxer's packets ([`Decoder::for_stream`]).
 pub struct Decoder {
     ctx: Ptr,
     packet: Ptr,
     api: &'static Api,
     /// End of stream was signalled: nothing more can be sent.
     drained: bool,
+    /// Pictures of any pixel format are given out (else only 8-bit 4:2:0).
+    any_format: bool,
+    /// The `skip_frame` setting now in force: non-reference pictures are not decoded.
+    skip_nonref: bool,
 }
 
 // SAFETY: a codec context may be used from any thread, one at a time; `&mut self` ensures that.
@@ -237,10 +332,28 @@ impl Decoder {
     /// from a stream started at a non-IDR sync sample too.
     pub fn new() -> Result<Self, String> {
         let api = api()?;
+        Self::open(api, api.codec as *const c_void, None)
+    }
+
+    /// A decoder for a demuxed stream: `codec` is the `const AVCodec *` and `codecpar` the
+    /// `AVCodecParameters *` libavformat gave for it. Configured as [`Decoder::new`]'s, and it
+    /// gives out pictures of any pixel format.
+    pub(super) fn for_stream(
+        codec: *const c_void,
+        codecpar: *const c_void,
+    ) -> Result<Self, String> {
+        let api = api()?;
+        Self::open(api, codec, Some(codecpar))
+    }
+
+    fn open(
+        api: &'static Api,
+        codec: *const c_void,
+        codecpar: Option<*const c_void>,
+    ) -> Result<Self, String> {
         // SAFETY: the calls follow libavcodec's documented allocate/configure/open order; every
         // pointer is checked before use and freed in `Drop`.
         unsafe {
-            let codec = api.codec as *const c_void;
             let ctx = (api.alloc_context3)(codec);
             if ctx.is_null() {
                 return Err("avcodec_alloc_context3 failed".into());
@@ -250,9 +363,20 @@ impl Decoder {
                 packet: (api.packet_alloc)(),
                 api,
                 drained: false,
+                any_format: codecpar.is_some(),
+                skip_nonref: false,
             };
             if dec.packet.is_null() {
                 return Err("av_packet_alloc failed".into());
+            }
+            if let Some(par) = codecpar {
+                let r = (api.parameters_to_context)(ctx, par);
+                if r < 0 {
+                    return Err(format!(
+                        "avcodec_parameters_to_context: {}",
+                        error_text(api, r)
+                    ));
+                }
             }
             for (key, value) in [
                 (c"threads", c"1"),
@@ -309,6 +433,57 @@ impl Decoder {
         self.receive(out)
     }
 
+    /// Sends a packet a demuxer filled (its `pts` already set by the caller), then appends
+    /// every picture the decoder has ready to `out`. The packet keeps its data.
+    pub(super) fn send(&mut self, packet: Ptr, out: &mut dyn FnMut(Picture)) -> Result<(), String> {
+        if self.drained {
+            return Err("the decoder was already flushed".into());
+        }
+        // SAFETY: `packet` is a valid AVPacket; send_packet takes its own reference.
+        let r = unsafe { (self.api.send_packet)(self.ctx, packet) };
+        if r < 0 {
+            return Err(error_text(self.api, r));
+        }
+        self.receive(out)
+    }
+
+    /// Whether to skip decoding non-reference pictures from the next packet on (a picture
+    /// nothing predicts from and that is never shown need not be decoded).
+    pub(super) fn skip_nonref(&mut self, skip: bool) {
+        if skip == self.skip_nonref {
+            return;
+        }
+        let value = if skip {
+            DISCARD_NONREF
+        } else {
+            DISCARD_DEFAULT
+        };
+        // SAFETY: `ctx` is an opened codec context; `skip_frame` is one of its options.
+        let r = unsafe { (self.api.opt_set_int)(self.ctx, c"skip_frame".as_ptr(), value, 0) };
+        // An option a version lacks only costs speed: the pictures are decoded after all.
+        if r >= 0 {
+            self.skip_nonref = skip;
+        }
+    }
+
+    /// An integer option of the opened codec context (`field_order`, ...).
+    pub(super) fn option_int(&self, name: &std::ffi::CStr) -> Option<i64> {
+        let mut value = 0i64;
+        // SAFETY: `ctx` is an opened codec context; the option is looked up by name.
+        let r = unsafe { (self.api.opt_get_int)(self.ctx, name.as_ptr(), 0, &mut value) };
+        (r >= 0).then_some(value)
+    }
+
+    /// The codec context's picture size (the `video_size` option).
+    pub(super) fn video_size(&self) -> Option<(c_int, c_int)> {
+        let (mut w, mut h) = (0, 0);
+        // SAFETY: as in `option_int`.
+        let r = unsafe {
+            (self.api.opt_get_image_size)(self.ctx, c"video_size".as_ptr(), 0, &mut w, &mut h)
+        };
+        (r >= 0).then_some((w, h))
+    }
+
     /// Signals the end of the stream and appends the pictures still held for reordering.
     pub fn finish(&mut self, out: &mut dyn FnMut(Picture)) -> Result<(), String> {
         if self.drained {
@@ -341,10 +516,10 @@ impl Decoder {
             if r < 0 {
                 return Err(error_text(self.api, r));
             }
-            let format: c_int = pic.field(FRAME_FORMAT);
-            if format != PIX_FMT_YUV420P && format != PIX_FMT_YUVJ420P {
+            if !self.any_format && !pic.is_yuv420() {
                 return Err(format!(
-                    "decoded picture format {format} is not 8-bit 4:2:0"
+                    "decoded picture format {} is not 8-bit 4:2:0",
+                    pic.format()
                 ));
             }
             out(pic);

@@ -4,6 +4,7 @@
 pub mod decoder;
 pub mod generated;
 mod libav;
+mod libavformat;
 pub mod video;
 
 use std::path::Path;
@@ -30,6 +31,27 @@ pub enum BackgroundError {
     },
     #[error("background {name}: {reason}")]
     Invalid { name: String, reason: String },
+    #[error("background {name}")]
+    Matroska {
+        name: String,
+        #[source]
+        source: storyreel_mp4::matroska::MatroskaError,
+    },
+    /// Footage storyreel can name but only FFmpeg's libraries decode, on a machine where they
+    /// are not installed (or are turned off with `STORYREEL_FFMPEG=off`).
+    #[error(
+        "background {name} is {codec} video in {container}, which needs FFmpeg's libraries to \
+         decode: {why} (Debian: apt-get install ffmpeg, or libavformat59 libavcodec59 \
+         libswscale6); H.264 in MP4/MOV needs nothing"
+    )]
+    NeedsFfmpeg {
+        name: String,
+        /// The codec as people know it (`HEVC`, `VP9`, ...) and the container (`WebM`, ...).
+        codec: String,
+        container: String,
+        /// Why the libraries cannot be used.
+        why: String,
+    },
 }
 
 /// Where frames come from, positioned per output frame.
