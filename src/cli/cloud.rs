@@ -51,9 +51,11 @@ pub struct StoreArgs {
 /// `storyreel backgrounds ...`
 #[derive(clap::Subcommand)]
 pub enum BackgroundsCommand {
-    /// Check a video (decodable H.264, long enough) and add it to the library.
+    /// Check a video (decodable, long enough), prepare it (the 9:16 crop at its own
+    /// resolution, 30 fps, H.264 with a keyframe every second, no audio) and add that to the
+    /// library. The original is not kept.
     Add {
-        /// An MP4 with an H.264 video track.
+        /// The footage (an MP4 with an H.264 video track).
         file: PathBuf,
         /// A tag jobs and channels can pick it by (repeatable).
         #[arg(long = "tag")]
@@ -331,23 +333,23 @@ async fn backgrounds_command(c: BackgroundsCommand) -> anyhow::Result<()> {
                 "invalid --min-seconds {min_seconds} (expected >= 0)"
             );
             let store = open_store(&store).await?;
-            let meta = backgrounds::add(
+            let bar = prepare_bar();
+            let ticker = bar.clone();
+            let meta = backgrounds::add_with_progress(
                 store.as_ref(),
                 &file,
                 &tags,
                 (min_seconds * 1000.0).round() as u64,
+                Box::new(move |done, total| {
+                    ticker.set_length(total);
+                    ticker.set_position(done);
+                }),
             )
-            .await
-            .with_context(|| format!("add {} to {}", file.display(), store.describe()))?;
-            eprintln!(
-                "added {} ({}x{}, {:.1} s, {} fps) as {}",
-                file.display(),
-                meta.width,
-                meta.height,
-                meta.duration_ms as f64 / 1000.0,
-                meta.fps,
-                meta.key
-            );
+            .await;
+            bar.finish_and_clear();
+            let meta =
+                meta.with_context(|| format!("add {} to {}", file.display(), store.describe()))?;
+            eprintln!("{}", added_line(&meta));
             println!("{}", meta.id);
             Ok(())
         }
@@ -373,6 +375,43 @@ async fn backgrounds_command(c: BackgroundsCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The progress bar of `backgrounds add` (hidden unless stderr is a terminal).
+fn prepare_bar() -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "preparing [{bar:40}] {pos}/{len} frames {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}
+
+/// `added 1a2b...: 608x1080 30 fps 62.0 s h264 (from 1920x1080 60 fps hevc, prepared in 41.3 s)`.
+fn added_line(m: &BackgroundMeta) -> String {
+    let s = &m.source;
+    format!(
+        "added {}: {}x{} {} fps {:.1} s {} (from {}x{} {} fps {}, prepared in {:.1} s)",
+        m.id,
+        m.width,
+        m.height,
+        m.fps,
+        m.duration_ms as f64 / 1000.0,
+        m.codec,
+        s.width,
+        s.height,
+        s.fps,
+        s.codec,
+        m.prepare_ms as f64 / 1000.0
+    )
 }
 
 fn print_backgrounds(list: &[BackgroundMeta]) {

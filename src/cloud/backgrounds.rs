@@ -8,13 +8,18 @@
 //! catalog never lists a background whose video is missing. Listing reads one small object
 //! per background: fine for a library of tens or hundreds of clips.
 //!
-//! A video is checked before it is stored: it must demux, be H.264 that our decoder decodes
-//! (one frame is decoded), and last at least [`MIN_DURATION_MS`].
+//! A video is checked before it is stored: it must demux, be footage our decoder decodes (one
+//! frame is decoded), and last at least [`MIN_DURATION_MS`]. Then it is *prepared*
+//! ([`storyreel_render::prepare`]): what is stored is the library's working form — the 9:16 crop at the
+//! source's resolution, 30 fps, H.264 without B-frames with a keyframe every second, no audio,
+//! fast start — made in a temporary directory and put under `backgrounds/<id>.mp4`; the
+//! original is not kept. [`BackgroundMeta`] describes the stored file and, under `source`, the
+//! footage it was made from.
 //!
 //! [`pick_background`] is pure: the catalog, a [`BackgroundSelector`] and a seed (from the job
 //! id, so a retried job picks the same clip) decide the background.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +27,7 @@ use crate::background::VideoBackground;
 use crate::keys;
 use crate::steps::BackgroundChoice;
 use crate::store::{BlobStore, StoreError};
+use storyreel_render::prepare::{self, PrepareError, PrepareSettings, PreparedInfo};
 
 /// Shortest background accepted: shorter clips would loop visibly within one video.
 pub const MIN_DURATION_MS: u64 = 10_000;
@@ -32,7 +38,9 @@ const MAX_META_BYTES: u64 = 64 << 10;
 /// Most tags on one background.
 pub const MAX_TAGS: usize = 16;
 
-/// What the library knows about a background.
+/// What the library knows about a background. The size, rate, codec, length and bytes are
+/// the stored (prepared) file's; `source` is what was added. Entries added before backgrounds
+/// were prepared have the default (empty) preparation fields and describe the file as added.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BackgroundMeta {
     /// Random, lowercase hex; names both objects.
@@ -54,6 +62,45 @@ pub struct BackgroundMeta {
     /// The file name it was added from.
     #[serde(default)]
     pub original_name: String,
+    /// Frames in the stored file.
+    #[serde(default)]
+    pub frames: u64,
+    /// Frames per closed GOP (a keyframe every `keyint` frames).
+    #[serde(default)]
+    pub keyint: u32,
+    /// x264's constant rate factor for the stored file.
+    #[serde(default)]
+    pub crf: f32,
+    /// x264's preset for the stored file (empty: stored as added, not prepared).
+    #[serde(default)]
+    pub preset: String,
+    /// The footage as it was added.
+    #[serde(default)]
+    pub source: SourceMeta,
+    /// Wall time spent preparing, in ms.
+    #[serde(default)]
+    pub prepare_ms: u64,
+}
+
+/// The footage a background was prepared from (not kept in the library).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SourceMeta {
+    /// `h264`, `hevc`, `vp9`, `av1`, ...
+    pub codec: String,
+    /// `mp4`, `matroska`, ...
+    pub container: String,
+    /// Displayed size (after the rotation).
+    pub width: u32,
+    pub height: u32,
+    /// Average frame rate.
+    pub fps: f64,
+    pub duration_ms: u64,
+    pub bytes: u64,
+    /// Clockwise degrees applied before display.
+    pub rotation: u16,
+    /// The file name it was added from.
+    pub name: String,
 }
 
 /// How a job chooses its background.
@@ -80,6 +127,13 @@ pub enum LibraryError {
         name: String,
         #[source]
         source: crate::background::BackgroundError,
+    },
+    /// Preparing the file failed for a reason other than the file (x264, the scratch disk).
+    #[error("background {name} cannot be prepared")]
+    Prepare {
+        name: String,
+        #[source]
+        source: PrepareError,
     },
     /// A tag is malformed.
     #[error("invalid tag {tag:?} (expected 1-32 characters of a-z, 0-9, '-' and '_')")]
@@ -176,9 +230,30 @@ pub struct Probe {
     pub bytes: u64,
 }
 
-/// Checks that `path` is a usable background: an MP4 whose H.264 track our decoder decodes
-/// (its first picture is decoded), lasting at least `min_duration_ms`. Blocking.
+/// Checks that `path` is a usable background: footage our decoder decodes (its first picture
+/// is decoded), at most [`MAX_BACKGROUND_BYTES`], lasting at least `min_duration_ms`. Blocking.
 pub fn probe_file(path: &Path, min_duration_ms: u64) -> Result<Probe, LibraryError> {
+    let (mut video, bytes) = open_checked(path, min_duration_ms)?;
+    let info = video.info();
+    // Decode the first picture: the demuxer accepts streams the decoder may not.
+    video
+        .draw(0, 64, 64)
+        .map_err(|source| LibraryError::Undecodable {
+            name: path.display().to_string(),
+            source,
+        })?;
+    Ok(Probe {
+        duration_ms: info.duration_ms,
+        width: info.width,
+        height: info.height,
+        fps: info.fps,
+        codec: info.codec,
+        bytes,
+    })
+}
+
+/// Opens `path` after the size check and checks its length; returns it with its size.
+fn open_checked(path: &Path, min_duration_ms: u64) -> Result<(VideoBackground, u64), LibraryError> {
     let name = path.display().to_string();
     let unusable = |reason: String| LibraryError::Unusable {
         name: name.clone(),
@@ -192,11 +267,10 @@ pub fn probe_file(path: &Path, min_duration_ms: u64) -> Result<Probe, LibraryErr
             "{bytes} bytes (expected <= {MAX_BACKGROUND_BYTES})"
         )));
     }
-    let undecodable = |source| LibraryError::Undecodable {
+    let video = VideoBackground::open_file(path).map_err(|source| LibraryError::Undecodable {
         name: name.clone(),
         source,
-    };
-    let mut video = VideoBackground::open_file(path).map_err(undecodable)?;
+    })?;
     let duration_ms = video.duration_ms();
     if duration_ms < min_duration_ms {
         return Err(unusable(format!(
@@ -205,26 +279,55 @@ pub fn probe_file(path: &Path, min_duration_ms: u64) -> Result<Probe, LibraryErr
             min_duration_ms as f64 / 1000.0
         )));
     }
-    let track = video.track();
-    let (mut width, mut height) = (track.width, track.height);
-    if track.rotation % 180 == 90 {
-        std::mem::swap(&mut width, &mut height);
+    Ok((video, bytes))
+}
+
+/// Checks `path` ([`probe_file`]'s checks) and prepares it into `out`, reporting
+/// `progress(done, total)` frames. Blocking; nothing is left at `out` (or beside it) on failure.
+pub fn prepare_file(
+    path: &Path,
+    out: &Path,
+    min_duration_ms: u64,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(PreparedInfo, u64), LibraryError> {
+    let name = path.display().to_string();
+    let (mut video, bytes) = open_checked(path, min_duration_ms)?;
+    let prepared =
+        prepare::prepare_background(&mut video, out, &PrepareSettings::default(), progress)
+            .map_err(|e| match e {
+                PrepareError::Decode(source) => LibraryError::Undecodable {
+                    name: name.clone(),
+                    source,
+                },
+                e @ (PrepareError::TooSmall { .. } | PrepareError::TooLong { .. }) => {
+                    LibraryError::Unusable {
+                        name: name.clone(),
+                        reason: e.to_string(),
+                    }
+                }
+                source => LibraryError::Prepare {
+                    name: name.clone(),
+                    source,
+                },
+            })?;
+    Ok((prepared, bytes))
+}
+
+/// A scratch directory removed with everything in it when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new() -> std::io::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("storyreel-prepare-{}", new_id()));
+        std::fs::create_dir(&dir)?;
+        Ok(ScratchDir(dir))
     }
-    let fps = track.samples.len() as f64 * 1000.0 / duration_ms.max(1) as f64;
-    let codec = match track.codec {
-        storyreel_mp4::demux::VideoCodec::Avc => "h264".to_string(),
-        other => format!("{other:?}").to_lowercase(),
-    };
-    // Decode the first picture: the demuxer accepts streams the decoder may not.
-    video.draw(0, 64, 64).map_err(undecodable)?;
-    Ok(Probe {
-        duration_ms,
-        width,
-        height,
-        fps: (fps * 1000.0).round() / 1000.0,
-        codec,
-        bytes,
-    })
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A fresh random id: 16 hex digits from the process's random hasher keys, the clock and a
@@ -244,46 +347,96 @@ pub fn new_id() -> String {
     format!("{:016x}", h.finish())
 }
 
-/// Validates `path` and adds it to the library in `store` with `tags`.
+/// Validates `path`, prepares it and adds it to the library in `store` with `tags`.
 pub async fn add(
     store: &dyn BlobStore,
     path: &Path,
     tags: &[String],
     min_duration_ms: u64,
 ) -> Result<BackgroundMeta, LibraryError> {
+    add_with_progress(store, path, tags, min_duration_ms, Box::new(|_, _| {})).await
+}
+
+/// [`add`], calling `progress(done, total)` with the frames prepared so far (from a blocking
+/// thread). The prepared file is made in a scratch directory under the system's temporary
+/// directory (`TMPDIR`), removed however this ends; the video is put first and its metadata
+/// last, and a failed metadata put removes the video again, so a failure adds nothing.
+pub async fn add_with_progress(
+    store: &dyn BlobStore,
+    path: &Path,
+    tags: &[String],
+    min_duration_ms: u64,
+    mut progress: Box<dyn FnMut(u64, u64) + Send>,
+) -> Result<BackgroundMeta, LibraryError> {
     let tags = normalise_tags(tags)?;
+    let name = path.display().to_string();
     let owned = path.to_path_buf();
-    let probe = tokio::task::spawn_blocking(move || probe_file(&owned, min_duration_ms))
-        .await
-        .map_err(|e| LibraryError::Unusable {
-            name: path.display().to_string(),
-            reason: format!("the probing thread failed: {e}"),
-        })??;
+    let prepared = tokio::task::spawn_blocking(move || {
+        let scratch = ScratchDir::new().map_err(|e| LibraryError::Prepare {
+            name: owned.display().to_string(),
+            source: PrepareError::Write {
+                path: std::env::temp_dir().display().to_string(),
+                source: e,
+            },
+        })?;
+        let out = scratch.0.join("prepared.mp4");
+        let (info, bytes) = prepare_file(&owned, &out, min_duration_ms, &mut *progress)?;
+        Ok::<_, LibraryError>((scratch, out, info, bytes))
+    })
+    .await
+    .map_err(|e| LibraryError::Unusable {
+        name: name.clone(),
+        reason: format!("the preparing thread failed: {e}"),
+    })?;
+    let (scratch, out, info, source_bytes) = prepared?;
     let id = new_id();
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let meta = BackgroundMeta {
         key: video_key(&id),
         id,
-        duration_ms: probe.duration_ms,
-        width: probe.width,
-        height: probe.height,
-        fps: probe.fps,
-        codec: probe.codec,
+        duration_ms: info.duration_ms,
+        width: info.width,
+        height: info.height,
+        fps: f64::from(info.fps),
+        codec: "h264".into(),
         tags,
-        bytes: probe.bytes,
+        bytes: info.bytes,
         added_at: crate::jobs::unix_now(),
-        original_name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default(),
+        original_name: file_name.clone(),
+        frames: info.frames,
+        keyint: info.keyint,
+        crf: info.crf,
+        preset: info.preset.clone(),
+        source: SourceMeta {
+            codec: info.source.codec.clone(),
+            container: info.source.container.clone(),
+            width: info.source.width,
+            height: info.source.height,
+            fps: info.source.fps,
+            duration_ms: info.source.duration_ms,
+            bytes: source_bytes,
+            rotation: info.source.rotation,
+            name: file_name,
+        },
+        prepare_ms: info.elapsed_ms,
     };
-    store.put_file(&meta.key, path, "video/mp4").await?;
     let json = serde_json::to_vec_pretty(&meta).map_err(|e| LibraryError::BadMeta {
         key: meta_key(&meta.id),
         source: e,
     })?;
-    store
+    store.put_file(&meta.key, &out, "video/mp4").await?;
+    drop(scratch);
+    if let Err(e) = store
         .put(&meta_key(&meta.id), json, "application/json")
-        .await?;
+        .await
+    {
+        // Not listed without its metadata, but not to be left behind either.
+        let _ = store.delete_prefix(&meta.key).await;
+        return Err(e.into());
+    }
     Ok(meta)
 }
 
@@ -426,7 +579,25 @@ mod tests {
             bytes: 1,
             added_at: 0,
             original_name: String::new(),
+            frames: 1800,
+            keyint: 30,
+            crf: 17.0,
+            preset: "veryfast".into(),
+            source: SourceMeta::default(),
+            prepare_ms: 0,
         }
+    }
+
+    #[test]
+    fn metadata_from_before_preparing_still_parses() {
+        let old = r#"{"id":"ab12","key":"backgrounds/ab12.mp4","duration_ms":12000,"width":320,
+            "height":240,"fps":30.0,"codec":"h264","tags":["x"],"bytes":5,"added_at":1}"#;
+        let m: BackgroundMeta = serde_json::from_str(old).unwrap();
+        assert_eq!((m.width, m.preset.as_str(), m.frames), (320, "", 0));
+        assert_eq!(m.source, SourceMeta::default());
+        let back: BackgroundMeta =
+            serde_json::from_slice(&serde_json::to_vec(&meta("a", &[])).unwrap()).unwrap();
+        assert_eq!(back, meta("a", &[]));
     }
 
     #[test]

@@ -57,11 +57,14 @@ pub struct PrepareSettings {
 }
 
 impl Default for PrepareSettings {
-    /// CRF 17 with the `faster` preset (measured in BENCHMARKS.md, "Preparing backgrounds").
+    /// CRF 17 with the `veryfast` preset: 48.6-51 dB (Y) against the source's crop on
+    /// detailed panning footage and test patterns, far above what survives a render's own
+    /// encode; `faster` at the same size (CRF 18) gains 0.5-1.2 dB for 40-50% more CPU, and
+    /// `fast`/`medium` twice the CPU (ARCHITECTURE.md, "Preparing backgrounds").
     fn default() -> Self {
         PrepareSettings {
             crf: 17.0,
-            preset: "faster".into(),
+            preset: "veryfast".into(),
             threads: 4,
         }
     }
