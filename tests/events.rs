@@ -15,14 +15,15 @@ use serde_json::{Value, json};
 use storyreel::jobs::JobStatus;
 use storyreel::steps::story::{JobRequest, StoryLlm, WrittenStory};
 use storyreel::steps::{
-    MarksInput, MergeInput, PublishInput, RenderChunkInput, SpeechInput, StepError, StoryInput,
+    MarksInput, MergeInput, PrepareBackgroundInput, PublishInput, RenderChunkInput, SpeechInput,
+    StepError, StoryInput,
 };
 use storyreel::workflow::LocalSteps;
 
 use crate::support::*;
 
 /// Every file in `events/` and what it is: a step's input (by step name) or an execution input.
-pub const EVENTS: [(&str, &str); 10] = [
+pub const EVENTS: [(&str, &str); 12] = [
     ("story.json", "story"),
     ("story-prompt.json", "story"),
     ("speech.json", "speech"),
@@ -33,6 +34,8 @@ pub const EVENTS: [(&str, &str); 10] = [
     ("publish-failure.json", "publish"),
     ("drop.json", "execution"),
     ("channel.json", "execution"),
+    ("prepare-background.json", "prepare-background"),
+    ("prepare-background-failure.json", "prepare-background"),
 ];
 
 /// Fields that legitimately differ between runs: encoded sizes depend on x264's thread count,
@@ -128,6 +131,10 @@ fn every_event_file_parses_as_its_input() {
             "render-chunk" => round_trip::<RenderChunkInput>(name, &v),
             "merge" => round_trip::<MergeInput>(name, &v),
             "publish" => round_trip::<PublishInput>(name, &v),
+            "prepare-background" => {
+                let _: PrepareBackgroundInput = serde_json::from_value(v.clone())
+                    .unwrap_or_else(|e| panic!("events/{name}: {e}"));
+            }
             "execution" => {
                 let _: StoryInput = serde_json::from_value(story_input(&v, name))
                     .unwrap_or_else(|e| panic!("events/{name}: {e}"));
@@ -161,6 +168,45 @@ fn every_event_file_parses_as_its_input() {
         .as_str()
         .expect("object key");
     assert!(key.starts_with(storyreel::keys::DROP_PREFIX) && key.ends_with(".txt"));
+
+    use storyreel::steps::prepare_background::INCOMING_PREFIX;
+    let PrepareBackgroundInput::Uploaded(up) =
+        serde_json::from_value(event("prepare-background.json")).expect("parses")
+    else {
+        panic!("prepare-background.json is an upload's event");
+    };
+    let key = storyreel::cloud::triggers::decode_event_key(&up.detail.object.key).expect("key");
+    assert!(
+        key.starts_with(INCOMING_PREFIX) && key.contains(' '),
+        "{key}"
+    );
+    let PrepareBackgroundInput::GaveUp(record) =
+        serde_json::from_value(event("prepare-background-failure.json")).expect("parses")
+    else {
+        panic!("prepare-background-failure.json is Lambda's invocation record");
+    };
+    assert_eq!(
+        record.request_payload,
+        event("prepare-background.json"),
+        "the record carries the sample upload's event"
+    );
+}
+
+/// `events/prepare-background.json` for the upload `key` (its size and ETag as the store
+/// reports them), as EventBridge delivers it.
+pub fn prepare_background_event(key: &str, bytes: u64, etag: &str) -> Value {
+    let mut e = event("prepare-background.json");
+    e["detail"]["object"]["key"] = json!(storyreel::cloud::triggers::encode_event_key(key));
+    e["detail"]["object"]["size"] = json!(bytes);
+    e["detail"]["object"]["etag"] = json!(etag);
+    e
+}
+
+/// `events/prepare-background-failure.json` (Lambda gave up) for the event `upload`.
+pub fn prepare_background_failure(upload: &Value) -> Value {
+    let mut e = event("prepare-background-failure.json");
+    e["requestPayload"] = upload.clone();
+    e
 }
 
 /// Runs `step` in-process, failing the test on an error.

@@ -23,7 +23,7 @@ use storyreel::store::{BlobStore, FsStore, ObjectInfo, StoreError};
 use storyreel::workflow::LocalSteps;
 use storyreel_mp4::ReadAt;
 
-use crate::events::event;
+use crate::events::{event, prepare_background_event, prepare_background_failure};
 use crate::support::*;
 
 fn template() -> Yaml {
@@ -484,6 +484,7 @@ fn function_of(step: &str) -> &'static str {
         "render-chunk" => "RenderChunkFunction",
         "merge" => "MergeFunction",
         "publish" => "PublishFunction",
+        "prepare-background" => "PrepareBackgroundFunction",
         other => panic!("no function for step {other}"),
     }
 }
@@ -523,6 +524,42 @@ impl Recorder {
             ("render-chunk", Err(e)) => json!({"error": e.name.as_str()}),
             (_, Err(e)) => panic!("{step} failed on {event}: {}", e.chain()),
         }
+    }
+}
+
+impl Recorder {
+    /// Runs the prepare-background function (started by the bucket's rule, not a state of the
+    /// workflow) on `event`.
+    async fn run_prepare(&mut self, event: Value) -> Value {
+        let log: Log = Arc::default();
+        let store = RecordingStore {
+            inner: FsStore::new(&self.dir),
+            log: log.clone(),
+        };
+        let input = serde_json::from_value(event.clone()).expect("a prepare-background event");
+        let scratch = self.dir.join(".scratch");
+        let out = storyreel::steps::prepare_background(input, &store, &scratch)
+            .await
+            .unwrap_or_else(|e| panic!("prepare-background failed on {event}: {}", e.chain()));
+        let needs = log.lock().unwrap().clone();
+        self.needs
+            .entry(function_of("prepare-background"))
+            .or_default()
+            .extend(needs);
+        serde_json::to_value(out).expect("encode the output")
+    }
+
+    /// Puts `bytes` at `key` of the store and returns the event of that upload.
+    fn upload(&self, key: &str, bytes: &[u8]) -> Value {
+        let path = self.dir.join(key);
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("create the folder");
+        std::fs::write(&path, bytes).expect("write the upload");
+        let info = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(FsStore::new(&self.dir).head(key))
+        })
+        .expect("head")
+        .expect("the upload is there");
+        prepare_background_event(key, info.bytes, &info.etag)
     }
 }
 
@@ -630,6 +667,30 @@ async fn each_function_is_granted_exactly_what_its_step_does() {
     assert_eq!(again["duplicate"], true, "the sample job has succeeded");
     rec.run("publish", event("publish-failure.json")).await;
 
+    // Footage uploaded under backgrounds/incoming/: added (and removed from there), the same
+    // event again, a file that is not a video (a failure record), that record's own event, and
+    // Lambda's record of an upload whose every attempt timed out.
+    let clip_bytes = std::fs::read(&clip).expect("read the clip");
+    let footage = rec.upload("backgrounds/incoming/city night.mp4", &clip_bytes);
+    let out = rec.run_prepare(footage.clone()).await;
+    assert_eq!(out["status"], "added", "{out}");
+    let again = rec.run_prepare(footage).await;
+    assert_eq!(again["status"], "duplicate", "{again}");
+    let text = rec.upload("backgrounds/incoming/notes.txt", b"not a video");
+    let out = rec.run_prepare(text.clone()).await;
+    assert_eq!(out["status"], "failed", "{out}");
+    let record_key = out["failure_key"].as_str().expect("a failure record");
+    let info = FsStore::new(dir.path())
+        .head(record_key)
+        .await
+        .unwrap()
+        .expect("the record is there");
+    let own = prepare_background_event(record_key, info.bytes, &info.etag);
+    assert_eq!(rec.run_prepare(own).await["status"], "skipped");
+    let stuck = rec.upload("backgrounds/incoming/long.mp4", &clip_bytes[..1000]);
+    let out = rec.run_prepare(prepare_background_failure(&stuck)).await;
+    assert_eq!(out["status"], "failed", "{out}");
+
     let t = template();
     let all = statements(&t);
     let mut problems = Vec::new();
@@ -684,6 +745,52 @@ async fn each_function_is_granted_exactly_what_its_step_does() {
         problems.join("\n"),
         rec.needs
     );
+}
+
+/// The only function a statement may let anyone invoke is a function whose on-failure
+/// destination it is (prepare-background hands itself Lambda's record of a failed event),
+/// granted to that function's own role.
+#[test]
+fn only_on_failure_destinations_are_invoked_by_policy() {
+    let t = template();
+    let all = resources(&t);
+    let mut destinations = BTreeMap::new();
+    for (_, r) in &all {
+        if r["Type"].as_str() == Some("AWS::Lambda::EventInvokeConfig") {
+            let p = &r["Properties"];
+            let function = resolve(&p["FunctionName"]);
+            let target = resolve(&p["DestinationConfig"]["OnFailure"]["Destination"]);
+            assert_eq!(function.len(), 1);
+            assert!(
+                p["MaximumRetryAttempts"].as_u64().is_some_and(|n| n <= 2),
+                "{function:?}: retries must be bounded"
+            );
+            destinations.insert(target.concat(), function.concat());
+        }
+    }
+    let mut invoked = 0;
+    for (owner, effect, g) in statements(&t) {
+        if effect != "Allow" || !g.actions.iter().any(|a| a.starts_with("lambda:")) {
+            continue;
+        }
+        invoked += 1;
+        assert_eq!(g.actions, ["lambda:InvokeFunction"], "{owner}");
+        let policy = all
+            .iter()
+            .find(|(id, _)| *id == owner)
+            .map(|(_, r)| *r)
+            .expect("owner");
+        let roles = resolve(&policy["Properties"]["Roles"]);
+        for r in &g.resources {
+            let function = destinations.get(r).unwrap_or_else(|| {
+                panic!("{owner} lets a role invoke {r}, not an on-failure destination")
+            });
+            // `${PrepareBackgroundFunction.Arn}` is invoked by `${PrepareBackgroundFunctionRole}`.
+            let own_role = format!("{}Role}}", function.trim_end_matches('}'));
+            assert_eq!(roles, [own_role], "{owner}: only the function's own role");
+        }
+    }
+    assert_eq!(invoked, destinations.len(), "every destination is granted");
 }
 
 #[test]

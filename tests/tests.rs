@@ -16,6 +16,7 @@ mod lambda;
 #[path = "support/moto.rs"]
 mod moto;
 mod policy;
+mod prepare_background;
 mod publish;
 mod render;
 mod story_cli;

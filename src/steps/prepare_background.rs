@@ -106,8 +106,6 @@ pub struct ObjectCreated {
     pub id: String,
     #[serde(rename = "detail-type")]
     pub detail_type: String,
-    #[serde(default)]
-    pub time: String,
     pub detail: ObjectCreatedDetail,
 }
 
@@ -583,12 +581,15 @@ async fn prepare(
     // Room on the scratch disk before the upload (the prepared copy is all that is needed).
     let _ = std::fs::remove_file(local);
     let video = library.path(&prepared.key).map_err(store_err)?;
-    let meta = BackgroundMeta {
+    // Named after the upload, not the scratch file.
+    let original = key.rsplit('/').next().unwrap_or(key).to_string();
+    let mut meta = BackgroundMeta {
         id: id.to_string(),
         key: backgrounds::video_key(id),
-        original_name: key.rsplit('/').next().unwrap_or(key).to_string(),
+        original_name: original.clone(),
         ..prepared
     };
+    meta.source.name = original;
     // The video first, then the metadata that lists it (as `backgrounds::add` does).
     store
         .put_file(&meta.key, &video, "video/mp4")
