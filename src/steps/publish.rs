@@ -305,8 +305,12 @@ async fn job_estimate(
     };
     let estimate = cost::Measured::embedded()
         .and_then(|m| {
-            let f =
-                cost::VideoFacts::for_job(&facts, &m, crate::definition::DEFINITION, &cost::STATED)?;
+            let f = cost::VideoFacts::for_job(
+                &facts,
+                &m,
+                crate::definition::DEFINITION,
+                &cost::STATED,
+            )?;
             Ok(cost::estimate(&cost::US_EAST_1, &cost::STATED, &m, &f))
         })
         .map_err(|e| StepError::wrap(STEP, ErrorName::Fatal, "cost estimate", e))?;
