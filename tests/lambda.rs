@@ -1,4 +1,4 @@
-//! The six `functions/*` binaries, driven through the Lambda Runtime API protocol by a loopback
+//! The seven `functions/*` binaries, driven through the Lambda Runtime API protocol by a loopback
 //! server ([`crate::support::runtime_api`]) with the `events/` files, as Lambda and
 //! `sam local invoke` run them: each answers its event as the in-process step does, and a bad
 //! event comes back as an error response under the stable error name.
@@ -132,7 +132,7 @@ fn a_bad_event_is_an_error_response_with_the_stable_name() {
     let dir = tempdir();
     let store = dir.path().join("store");
     std::fs::create_dir_all(&store).unwrap();
-    for step in storyreel::steps::STEP_NAMES {
+    for step in storyreel::steps::FUNCTION_NAMES {
         let mut f = start(step, &store, &dir.path().join("functions"));
         let e = f.err(&json!("not an event"));
         assert_invalid(step, &e);
@@ -487,4 +487,134 @@ fn the_publish_function_reads_its_account_from_parameter_store() {
         assert!(!log.contains(&s), "a token reached the function's log");
         assert!(!out.to_string().contains(&s), "a token reached the output");
     }
+}
+
+/// Issue 15: the prepare-background bootstrap configured as the template deploys it (the
+/// bucket, here moto's, with the real S3 client), on `events/prepare-background.json` for an
+/// upload with tags in its metadata: the upload becomes a library entry and leaves
+/// `backgrounds/incoming/`; the event again adds nothing; a file that is not a video gets its
+/// failure record; Lambda's record of an event that timed out on every attempt
+/// (`events/prepare-background-failure.json`) becomes a failure record too; the function's
+/// scratch space is empty after each.
+#[test]
+fn the_prepare_background_function_adds_uploads_and_records_failures() {
+    use crate::events::{prepare_background_event, prepare_background_failure};
+    use crate::moto::MotoConfig;
+    use storyreel::cloud::S3Store;
+    use storyreel::store::BlobStore;
+    let moto = crate::moto::Moto::start();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let store = S3Store::new(&rt.block_on(moto.config()), "media");
+    rt.block_on(store.client().create_bucket().bucket("media").send())
+        .expect("create the bucket");
+    let dir = tempdir();
+    let h264 = ["-c:v", "libx264", "-preset", "veryfast", "-g", "30"];
+    let clip = testsrc_video(dir.path(), "clip.mp4", (320, 180), 30, 11.0, &h264);
+    let put = |key: &str, body: Vec<u8>, tags: Option<&str>| {
+        let mut req = store
+            .client()
+            .put_object()
+            .bucket("media")
+            .key(key)
+            .body(body.into());
+        if let Some(t) = tags {
+            req = req.metadata("tags", t);
+        }
+        rt.block_on(req.send()).expect("put the upload");
+        let info = rt.block_on(store.head(key)).unwrap().expect("uploaded");
+        prepare_background_event(key, info.bytes, &info.etag)
+    };
+    let footage = "backgrounds/incoming/minecraft parkour.mp4";
+    let upload = put(
+        footage,
+        std::fs::read(&clip).unwrap(),
+        Some("lofi, minecraft"),
+    );
+
+    let endpoint = moto.endpoint();
+    let scratch = dir.path().join("functions");
+    let mut f = Function::start_with(
+        &function_binary("prepare-background"),
+        "storyreel-prepare-background",
+        None,
+        &scratch,
+        &[
+            // The template's Globals: the stack's bucket and table.
+            ("STORYREEL_BUCKET", "media"),
+            ("STORYREEL_TABLE", "jobs"),
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+    );
+    let leftovers = || {
+        let tmp = scratch.join("storyreel-prepare-background-tmp/storyreel");
+        std::fs::read_dir(tmp)
+            .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    refuses_malformed(&mut f, "prepare-background");
+    let out = f.ok(&upload);
+    assert_eq!(out["status"], "added", "{out}");
+    assert_eq!(
+        out["background"]["tags"],
+        json!(["lofi", "minecraft"]),
+        "{out}"
+    );
+    let library = rt
+        .block_on(storyreel::cloud::backgrounds::list(&store, None))
+        .unwrap();
+    assert_eq!(library.len(), 1);
+    assert_eq!(library[0].id, out["background"]["id"].as_str().unwrap());
+    assert!(rt.block_on(store.head(footage)).unwrap().is_none());
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
+    let again = f.ok(&upload);
+    assert_eq!(again["status"], "duplicate", "{again}");
+
+    let notes = put(
+        "backgrounds/incoming/notes.txt",
+        b"not a video".to_vec(),
+        None,
+    );
+    let out = f.ok(&notes);
+    assert_eq!(out["status"], "failed", "{out}");
+    let record_key = out["failure_key"].as_str().expect("a record");
+    let record: Value =
+        serde_json::from_slice(&rt.block_on(store.get(record_key, 1 << 20)).unwrap()).unwrap();
+    assert_eq!(record["error"], "InvalidInput", "{record}");
+    assert!(
+        record["message"].as_str().unwrap().contains("notes.txt"),
+        "{record}"
+    );
+    assert!(leftovers().is_empty(), "{:?}", leftovers());
+
+    // Every attempt timed out: Lambda hands the function its record of the event.
+    let stuck = put("backgrounds/incoming/long.mp4", b"...".to_vec(), None);
+    let out = f.ok(&prepare_background_failure(&stuck));
+    assert_eq!(out["status"], "failed", "{out}");
+    let record: Value = serde_json::from_slice(
+        &rt.block_on(store.get("backgrounds/incoming/long.mp4.error.json", 1 << 20))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        record["message"]
+            .as_str()
+            .unwrap()
+            .contains("Task timed out"),
+        "{record}"
+    );
+    assert_eq!(rt.block_on(backgrounds_len(&store)), 1);
+    assert!(
+        f.log()
+            .contains("added backgrounds/incoming/minecraft parkour.mp4"),
+        "{}",
+        f.log()
+    );
+}
+
+async fn backgrounds_len(store: &storyreel::cloud::S3Store) -> usize {
+    storyreel::cloud::backgrounds::list(store, None)
+        .await
+        .map_or(0, |l| l.len())
 }

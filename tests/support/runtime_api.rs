@@ -652,7 +652,7 @@ fn function_bin_dir() -> &'static Path {
         if let Some(t) = triple {
             cmd.arg("--target").arg(t);
         }
-        for step in storyreel::steps::STEP_NAMES {
+        for step in storyreel::steps::FUNCTION_NAMES {
             cmd.args(["-p", &format!("storyreel-fn-{step}")]);
         }
         let out = cmd
