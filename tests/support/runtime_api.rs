@@ -652,9 +652,12 @@ fn function_bin_dir() -> &'static Path {
         if let Some(t) = triple {
             cmd.arg("--target").arg(t);
         }
-        for step in storyreel::steps::FUNCTION_NAMES {
-            cmd.args(["-p", &format!("storyreel-fn-{step}")]);
-        }
+        // Every binary of the workspace, with its tests selected too: then cargo resolves the
+        // same features as the `cargo test --workspace` that built this test binary (dev-
+        // dependencies included), so the dependencies it compiled are reused and only the
+        // function binaries are linked. `-p storyreel-fn-*` alone resolves without the
+        // dev-dependencies' features and recompiles much of the dependency tree.
+        cmd.args(["--workspace", "--bins", "--tests"]);
         let out = cmd
             .output()
             .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
