@@ -16,6 +16,7 @@ mod lambda;
 #[path = "support/moto.rs"]
 mod moto;
 mod policy;
+mod prepare;
 mod prepare_background;
 mod publish;
 mod render;

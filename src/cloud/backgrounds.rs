@@ -581,8 +581,8 @@ mod tests {
             original_name: String::new(),
             frames: 1800,
             keyint: 30,
-            crf: 17.0,
-            preset: "veryfast".into(),
+            crf: 12.0,
+            preset: "faster".into(),
             source: SourceMeta::default(),
             prepare_ms: 0,
         }

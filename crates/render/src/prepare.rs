@@ -57,14 +57,16 @@ pub struct PrepareSettings {
 }
 
 impl Default for PrepareSettings {
-    /// CRF 17 with the `veryfast` preset: 48.6-51 dB (Y) against the source's crop on
-    /// detailed panning footage and test patterns, far above what survives a render's own
-    /// encode; `faster` at the same size (CRF 18) gains 0.5-1.2 dB for 40-50% more CPU, and
-    /// `fast`/`medium` twice the CPU (ARCHITECTURE.md, "Preparing backgrounds").
+    /// CRF 12 with the `faster` preset: the smallest setting measured whose renders stay
+    /// within 0.5 dB (PSNR against ffmpeg's crop and scale of the source) of renders of the
+    /// source on the test suite's sharpest footage (0.27 dB; 0.06-0.13 dB on 1080p test
+    /// patterns and detailed panning footage). CRF 17 was 0.5-1.5 dB off; `veryfast` needed
+    /// CRF 10 and larger files for 0.41 dB; `fast` and slower gain nothing measurable
+    /// (ARCHITECTURE.md, "Preparing backgrounds").
     fn default() -> Self {
         PrepareSettings {
-            crf: 17.0,
-            preset: "veryfast".into(),
+            crf: 12.0,
+            preset: "faster".into(),
             threads: 4,
         }
     }
