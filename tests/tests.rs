@@ -9,6 +9,7 @@ mod support;
 mod accounts;
 mod background;
 mod bad_input;
+mod codecs;
 mod cloud;
 mod cost;
 mod events;

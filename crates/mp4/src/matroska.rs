@@ -52,6 +52,7 @@ const SEGMENT_CHILDREN: [u32; 10] = [
 const ID_TRACK_ENTRY: u32 = 0xAE;
 const ID_TRACK_TYPE: u32 = 0x83;
 const ID_CODEC_ID: u32 = 0x86;
+const ID_CODEC_PRIVATE: u32 = 0x63A2;
 const ID_VIDEO: u32 = 0xE0;
 const ID_PIXEL_WIDTH: u32 = 0xB0;
 const ID_PIXEL_HEIGHT: u32 = 0xBA;
@@ -152,7 +153,11 @@ pub struct MatroskaVideo {
     /// `PixelHeight` (0 when absent).
     pub height: u32,
     /// `FlagInterlaced` says interlaced (1); 0 (undetermined) and 2 (progressive) do not.
+    /// Writers often leave it unset or wrong: for H.264, the SPS in `codec_private` is the
+    /// judge.
     pub interlaced: bool,
+    /// `CodecPrivate`: the decoder configuration (an `avcC` record for H.264), or empty.
+    pub codec_private: Vec<u8>,
 }
 
 impl MatroskaVideo {
@@ -279,7 +284,7 @@ fn read_dyn(src: &dyn ReadAt) -> Result<MatroskaVideo> {
 
     let tracks = find_tracks(&reader, segment.data_start, segment_end)?;
     check_chain(&reader, segment.data_start, segment_end)?;
-    let (codec_id, width, height, interlaced, count) = first_video(&tracks)?;
+    let (codec_id, width, height, interlaced, count, codec_private) = first_video(&tracks)?;
     let Some(codec_id) = codec_id else {
         return Err(MatroskaError::NoVideoTrack { tracks: count });
     };
@@ -290,6 +295,7 @@ fn read_dyn(src: &dyn ReadAt) -> Result<MatroskaVideo> {
         width,
         height,
         interlaced,
+        codec_private,
     })
 }
 
@@ -409,9 +415,10 @@ fn tracks_position(seek_head: &[u8]) -> Result<Option<u64>> {
     Ok(None)
 }
 
-type Video = (Option<String>, u32, u32, bool, usize);
+type Video = (Option<String>, u32, u32, bool, usize, Vec<u8>);
 
-/// The first video `TrackEntry`: (codec ID, width, height, interlaced, tracks seen).
+/// The first video `TrackEntry`: (codec ID, width, height, interlaced, tracks seen, codec
+/// private data).
 fn first_video(tracks: &[u8]) -> Result<Video> {
     let mut count = 0;
     for entry in children(tracks, "Tracks") {
@@ -422,10 +429,13 @@ fn first_video(tracks: &[u8]) -> Result<Video> {
         count += 1;
         let (mut kind, mut codec_id, mut width, mut height, mut interlaced) =
             (0, String::new(), 0, 0, false);
+        let mut private = Vec::new();
         for field in children(data, "TrackEntry") {
             match field? {
                 (ID_TRACK_TYPE, v) => kind = uint(v),
                 (ID_CODEC_ID, v) => codec_id = text(v),
+                // Bounded by the `Tracks` element, itself at most MAX_TRACKS_SIZE.
+                (ID_CODEC_PRIVATE, v) => private = v.to_vec(),
                 (ID_VIDEO, video) => {
                     for f in children(video, "Video") {
                         match f? {
@@ -441,10 +451,10 @@ fn first_video(tracks: &[u8]) -> Result<Video> {
         }
         if kind == TRACK_TYPE_VIDEO {
             // Count the rest too, for the message if this one is the only video track.
-            return Ok((Some(codec_id), width, height, interlaced, count));
+            return Ok((Some(codec_id), width, height, interlaced, count, private));
         }
     }
-    Ok((None, 0, 0, false, count))
+    Ok((None, 0, 0, false, count, Vec::new()))
 }
 
 fn clamp_u32(v: u64) -> u32 {

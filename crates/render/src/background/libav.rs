@@ -35,8 +35,9 @@ const LIBRARY_NAMES: [&str; 4] = [
 const AVERROR_EAGAIN: c_int = -11;
 /// `AVERROR_EOF`: `FFERRTAG('E','O','F',' ')`.
 const AVERROR_EOF: c_int = -0x2046_4F45;
-/// `AV_LOG_QUIET`.
+/// `AV_LOG_QUIET` and `AV_LOG_ERROR`.
 const AV_LOG_QUIET: c_int = -8;
+const AV_LOG_ERROR: c_int = 16;
 /// `AV_PIX_FMT_YUV420P` and `AV_PIX_FMT_YUVJ420P` (full range; same planes).
 pub(super) const PIX_FMT_YUV420P: c_int = 0;
 const PIX_FMT_YUVJ420P: c_int = 12;
@@ -115,6 +116,78 @@ pub(super) struct Api {
 
 static API: OnceLock<Result<Api, String>> = OnceLock::new();
 
+/// `av_log_set_callback`'s callback: `(void *avcl, int level, const char *fmt, va_list vl)`.
+/// A `va_list` argument is passed as a pointer on the ABIs FFmpeg is loaded on (x86-64 and
+/// AArch64 Linux); it is only handed on to `av_log_format_line2`.
+type LogCallback = unsafe extern "C" fn(Ptr, c_int, *const c_char, *mut c_void);
+type LogFormat = unsafe extern "C" fn(
+    Ptr,
+    c_int,
+    *const c_char,
+    *mut c_void,
+    *mut c_char,
+    c_int,
+    *mut c_int,
+) -> c_int;
+static LOG_FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+thread_local! {
+    /// `None`: nobody listens; `Some(None)`: listening, nothing yet; `Some(Some(line))`: the
+    /// first error-level line FFmpeg logged on this thread since.
+    static CAPTURED: std::cell::RefCell<Option<Option<String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Keeps the first error-level message, if this thread is listening; everything else is
+/// dropped (FFmpeg's own output stays silent). Never panics: it runs inside FFmpeg.
+unsafe extern "C" fn log_callback(avcl: Ptr, level: c_int, fmt: *const c_char, vl: *mut c_void) {
+    if level > AV_LOG_ERROR || fmt.is_null() {
+        return;
+    }
+    let _ = CAPTURED.try_with(|captured| {
+        let Ok(mut captured) = captured.try_borrow_mut() else {
+            return;
+        };
+        let Some(slot) = captured.as_mut() else {
+            return;
+        };
+        if slot.is_some() {
+            return;
+        }
+        let mut line = [0 as c_char; 256];
+        let mut prefix: c_int = 0;
+        let text = match LOG_FORMAT.get() {
+            // SAFETY: the arguments FFmpeg gave us, handed on once; the buffer is writable for
+            // its length and av_log_format_line2 NUL-terminates it.
+            Some(format) => unsafe {
+                format(
+                    avcl,
+                    level,
+                    fmt,
+                    vl,
+                    line.as_mut_ptr(),
+                    line.len() as c_int,
+                    &mut prefix,
+                );
+                CStr::from_ptr(line.as_ptr())
+                    .to_string_lossy()
+                    .trim()
+                    .to_string()
+            },
+            None => String::new(),
+        };
+        *slot = Some(text);
+    });
+}
+
+/// Runs `f`, returning with its result the first error FFmpeg logged on this thread meanwhile.
+pub(super) fn capture_errors<R>(f: impl FnOnce() -> R) -> (R, Option<String>) {
+    CAPTURED.with(|c| *c.borrow_mut() = Some(None));
+    let result = f();
+    let logged = CAPTURED.with(|c| c.borrow_mut().take().flatten());
+    (result, logged)
+}
+
 /// libavcodec's entry points, loaded on first use; an error says why they cannot be used
 /// (turned off by `STORYREEL_FFMPEG`, not installed, an unsupported version).
 pub(super) fn api() -> Result<&'static Api, String> {
@@ -178,6 +251,13 @@ fn resolve(lib: libloading::Library, name: &str) -> Result<Api, String> {
         let log_set_level: unsafe extern "C" fn(c_int) =
             *lib.get(b"av_log_set_level\0").map_err(sym)?;
         log_set_level(AV_LOG_QUIET);
+        // FFmpeg's messages are not printed, but an error one is kept while a caller asks
+        // (`capture_errors`): some damage is only logged (a demuxer resyncing past garbage).
+        let log_format: LogFormat = *lib.get(b"av_log_format_line2\0").map_err(sym)?;
+        let _ = LOG_FORMAT.set(log_format);
+        let log_set_callback: unsafe extern "C" fn(LogCallback) =
+            *lib.get(b"av_log_set_callback\0").map_err(sym)?;
+        log_set_callback(log_callback);
         let find_decoder_by_name: unsafe extern "C" fn(*const c_char) -> *const c_void =
             *lib.get(b"avcodec_find_decoder_by_name\0").map_err(sym)?;
         let codec = find_decoder_by_name(c"h264".as_ptr());

@@ -597,8 +597,22 @@ impl Footage {
         Some(rotation_of_matrix(&m))
     }
 
-    /// Reads every packet once, keeping those of the video stream.
+    /// Reads every packet once, keeping those of the video stream. A demuxer that logs an
+    /// error while doing so has met damage it stepped over (Matroska's resyncs past garbage):
+    /// that is corruption too, not a shorter clip.
     fn scan(&mut self) -> Result<Vec<Raw>, String> {
+        let (raws, logged) = libav::capture_errors(|| self.read_all());
+        let raws = raws?;
+        match logged {
+            Some(line) => Err(format!(
+                "corrupt data after {} video frames: libavformat: {line}",
+                raws.len()
+            )),
+            None => Ok(raws),
+        }
+    }
+
+    fn read_all(&mut self) -> Result<Vec<Raw>, String> {
         let (api, codec) = (self.api, self.api.codec);
         let mut raws = Vec::new();
         loop {
@@ -807,9 +821,14 @@ impl Footage {
                 .as_mut()
                 .ok_or(FeedError::Demux(String::new()))?;
             decoder.skip_nonref(skip_nonref);
-            let sent = decoder.send(p, &mut |pic| out.push(Picture::Libav(pic)));
+            // Decoders that conceal damage still log it: a logged error fails the packet.
+            let (sent, logged) =
+                libav::capture_errors(|| decoder.send(p, &mut |pic| out.push(Picture::Libav(pic))));
             (codec.packet_unref)(p);
-            sent
+            match (sent, logged) {
+                (Ok(()), Some(line)) => Err(line),
+                (sent, _) => sent,
+            }
         };
         self.next = Some(i + 1);
         sent.map_err(FeedError::Decode)

@@ -267,7 +267,14 @@ impl VideoBackground {
                         source: e,
                     }
                 })?;
-                if mkv.interlaced {
+                // Matroska writers often leave FlagInterlaced unset or say progressive: for
+                // H.264 the sequence parameter set decides.
+                let h264_interlaced = mkv.codec == VideoCodec::Avc
+                    && AvcConfig::parse(&mkv.codec_private)
+                        .ok()
+                        .and_then(|avc| avc.sps.first().and_then(|nal| Sps::parse(nal).ok()))
+                        .is_some_and(|sps| !sps.frame_mbs_only);
+                if mkv.interlaced || h264_interlaced {
                     return Err(BackgroundError::Invalid {
                         name: name.to_string(),
                         reason: format!(
