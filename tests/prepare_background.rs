@@ -220,7 +220,7 @@ async fn uploads_under_incoming_become_library_entries_or_failure_records() {
     assert!(meta.duration_ms >= backgrounds::MIN_DURATION_MS, "{meta:?}");
     assert_eq!(
         backgrounds::list(&store, Some("minecraft")).await.unwrap(),
-        [meta.clone()]
+        std::slice::from_ref(&meta)
     );
     assert!(store.head(&footage).await.unwrap().is_none(), "removed");
     let video = dir.path().join("prepared.mp4");

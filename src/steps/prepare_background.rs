@@ -259,14 +259,14 @@ pub enum PrepareBackgroundError {
     Tags {
         value: String,
         #[source]
-        source: LibraryError,
+        source: Box<LibraryError>,
     },
     /// The footage cannot be prepared (not a video, codec, length, corruption).
     #[error("upload {key:?} cannot be prepared")]
     Unusable {
         key: String,
         #[source]
-        source: LibraryError,
+        source: Box<LibraryError>,
     },
     /// The download ended early.
     #[error("download of {key:?} has {got} bytes (expected {expected})")]
@@ -287,7 +287,7 @@ pub enum PrepareBackgroundError {
     Library {
         key: String,
         #[source]
-        source: LibraryError,
+        source: Box<LibraryError>,
     },
     /// A stored record is not JSON of its shape.
     #[error("{key:?} is malformed")]
@@ -347,7 +347,7 @@ pub fn tags_from_metadata(meta: &UserMetadata) -> Result<Vec<String>, PrepareBac
         .collect();
     backgrounds::normalise_tags(&tags).map_err(|source| PrepareBackgroundError::Tags {
         value: value.clone(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -568,13 +568,13 @@ async fn prepare(
             | LibraryError::Undecodable { .. }
             | LibraryError::InvalidTag { .. } => bad(PrepareBackgroundError::Unusable {
                 key: key.into(),
-                source: e,
+                source: Box::new(e),
             }),
             other => Outcome::Error(step_err(
                 "prepare",
                 PrepareBackgroundError::Library {
                     key: key.into(),
-                    source: other,
+                    source: Box::new(other),
                 },
             )),
         })?;
