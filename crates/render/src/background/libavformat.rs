@@ -1117,7 +1117,7 @@ mod tests {
             pts,
             dts: NOPTS,
             duration: 0,
-            pos: pts * 100,
+            pos: pts.saturating_mul(100),
             size: 10,
             flags: if key { PKT_FLAG_KEY } else { 0 },
         }
@@ -1139,9 +1139,11 @@ mod tests {
         assert_eq!(pts, [0, 6030, 2970, 9000]);
         // No durations: each lasts the typical gap (33 or 34 ms), the clip 100 + 33 ms.
         assert_eq!(index.duration, 9000 + 2970);
-        // Output frame 2 at 30 fps is 6000 ticks: with half a millisecond (45 ticks) of
-        // tolerance the picture stored at 67 ms is the one on screen.
-        assert!(6030 - 90 / 2 <= 6000);
+        // Output frame 2 at 30 fps is 6000 ticks: with half a millisecond of tolerance the
+        // picture stored at 67 ms is the one on screen.
+        let tolerance = index.mul / 2;
+        assert_eq!(tolerance, 45);
+        assert!(index.samples[1].pts - tolerance <= 2 * 90_000 / 30);
     }
 
     #[test]
