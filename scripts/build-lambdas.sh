@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the six Lambda bootstraps for a deployment as `sam build` does (cargo-lambda and zig,
+# Builds the seven Lambda bootstraps for a deployment as `sam build` does (cargo-lambda and zig,
 # no Docker, nothing from AWS), checks that they run on provided.al2023 as they are, and runs
 # them through the same Runtime API harness tests as the workspace's own function binaries.
 #   scripts/build-lambdas.sh            # tools, sam build, checks, harness tests
