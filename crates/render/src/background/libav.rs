@@ -458,11 +458,21 @@ impl Decoder {
                     ));
                 }
             }
-            for (key, value) in [
+            // Footage of other codecs: decoders whose arithmetic is not fixed by their standard
+            // (MPEG-4 Part 2's IDCT) otherwise pick a CPU-dependent variant; the same file
+            // must give the same bytes on every machine.
+            let bitexact: &[(&CStr, &CStr)] = match codecpar {
+                Some(_) => &[(c"flags", c"+bitexact")],
+                None => &[],
+            };
+            for &(key, value) in [
                 (c"threads", c"1"),
                 (c"err_detect", c"+explode"),
                 (c"flags2", c"+showall"),
-            ] {
+            ]
+            .iter()
+            .chain(bitexact)
+            {
                 let r = (api.opt_set)(ctx, key.as_ptr(), value.as_ptr(), 0);
                 if r < 0 {
                     return Err(format!(
