@@ -649,4 +649,30 @@ fn issue15_info_names_codec_container_and_displayed_size() {
         (info.width, info.height, info.rotation),
         (180, 320, clockwise)
     );
+
+    // Fragmented MP4, which storyreel-mp4 does not follow: FFmpeg reads it, and names it.
+    let fragmented = clip(
+        d,
+        "fragmented.mp4",
+        (320, 180),
+        25,
+        2.0,
+        &[
+            "-c:v",
+            "libx264",
+            "-g",
+            "25",
+            "-movflags",
+            "frag_keyframe+empty_moov",
+        ],
+    );
+    let info = VideoBackground::open_file(&fragmented)
+        .expect("open")
+        .info();
+    assert_eq!(
+        (info.codec.as_str(), info.container.as_str()),
+        ("h264", "mp4")
+    );
+    assert_eq!(info.frames, 50);
+    refused_without_ffmpeg(d, &fragmented, &["fragmented mp4 is not supported"]);
 }

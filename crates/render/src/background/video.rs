@@ -253,11 +253,12 @@ impl VideoBackground {
                 codec: track.codec,
                 rotation: track.rotation,
             },
-            // Movie fragments: storyreel-mp4 does not follow them, FFmpeg does.
+            // Movie fragments: storyreel-mp4 does not follow them, FFmpeg does (and names the
+            // codec, which is not known until then).
             Err(Mp4Error::Fragmented) if libavformat::available().is_ok() => Plan::Ffmpeg {
                 container: Container::Mp4,
                 names: mp4_container(&file),
-                codec: VideoCodec::Other(storyreel_mp4::FourCc::new(b"frag")),
+                codec: FRAGMENTED,
                 rotation: 0,
             },
             Err(Mp4Error::NotMp4(_)) if matroska::is_ebml(&file) => {
@@ -311,7 +312,7 @@ impl VideoBackground {
     ) -> Result<Self, BackgroundError> {
         if let Err(why) = libavformat::available() {
             let codec = match codec {
-                VideoCodec::Other(kind) if &kind.0 == b"frag" => "fragmented".to_string(),
+                FRAGMENTED => "fragmented".to_string(),
                 other => other.display_name(),
             };
             return Err(BackgroundError::NeedsFfmpeg {
@@ -326,6 +327,10 @@ impl VideoBackground {
             reason,
         };
         let opened = Footage::open(path, container).map_err(err)?;
+        let codec = match codec {
+            FRAGMENTED => codec_named(&opened.codec),
+            known => known,
+        };
         let track = VideoTrack {
             codec,
             width: opened.width,
@@ -1014,6 +1019,31 @@ impl VideoBackground {
         }
         if let Some(s) = self.scaler.as_mut() {
             s.scale(planes, strides, out);
+        }
+    }
+}
+
+/// The codec of fragmented MP4 footage until libavformat has read it.
+const FRAGMENTED: VideoCodec = VideoCodec::Other(storyreel_mp4::FourCc::new(b"frag"));
+
+/// The codec libavcodec calls `name`.
+fn codec_named(name: &str) -> VideoCodec {
+    match name {
+        "h264" => VideoCodec::Avc,
+        "hevc" => VideoCodec::Hevc,
+        "vp8" => VideoCodec::Vp8,
+        "vp9" => VideoCodec::Vp9,
+        "av1" => VideoCodec::Av1,
+        "mpeg4" => VideoCodec::Mpeg4,
+        "mpeg1video" | "mpeg2video" => VideoCodec::Mpeg2,
+        "prores" => VideoCodec::ProRes,
+        "mjpeg" => VideoCodec::Mjpeg,
+        other => {
+            let mut code = [b' '; 4];
+            for (c, b) in code.iter_mut().zip(other.bytes()) {
+                *c = b;
+            }
+            VideoCodec::Other(storyreel_mp4::FourCc(code))
         }
     }
 }
