@@ -112,7 +112,8 @@ struct RenderArgs {
     /// Word timings in Amazon Polly speech-marks format (JSON lines).
     #[arg(long)]
     marks: PathBuf,
-    /// Background footage (H.264 MP4); without it a generated background is used.
+    /// Background footage (any video FFmpeg decodes; H.264 MP4/MOV without it); default: a
+    /// generated background.
     #[arg(long)]
     background: Option<PathBuf>,
     /// Title shown as a post card while it is narrated.
