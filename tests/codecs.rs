@@ -378,19 +378,6 @@ fn issue15_a_mistyped_ffmpeg_switch_is_refused_naming_the_choices() {
     );
 }
 
-/// `len` bytes of xorshift noise, the same every run.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[test]
 fn issue15_broken_footage_of_other_codecs_is_refused_clearly() {
     let dir = tempdir();
@@ -442,20 +429,20 @@ fn issue15_broken_footage_of_other_codecs_is_refused_clearly() {
         });
     let payload = cluster + 4 + len;
     let (from, to) = (payload + size as usize / 3, payload + size as usize * 2 / 3);
-    noisy[from..to].copy_from_slice(&noise(to - from));
+    noisy[from..to].copy_from_slice(&crate::support::noise(0x9E37_79B9_7F4A_7C15u64, to - from));
     let noisy = write(d, "noisy.webm", noisy);
     refused(d, &noisy, &["corrupt data after", "video frames"], &[]);
     // Noise over the whole middle of the file: the clusters no longer chain up.
     let mut noisy = bytes.clone();
     let (from, to) = (bytes.len() / 3, bytes.len() - 64);
-    noisy[from..to].copy_from_slice(&noise(to - from));
+    noisy[from..to].copy_from_slice(&crate::support::noise(0x9E37_79B9_7F4A_7C15u64, to - from));
     let noisy = write(d, "noisier.webm", noisy);
     refused(d, &noisy, &["corrupt"], &[]);
     refused_without_ffmpeg(d, &noisy, &["corrupt"]);
     // Noise over the last three quarters of an HEVC MP4's media data: found while decoding.
     let mut noisy = mp4.clone();
     let (from, to) = ((mdat.0 + mdat.1 / 4) as usize, (mdat.0 + mdat.1) as usize);
-    noisy[from..to].copy_from_slice(&noise(to - from));
+    noisy[from..to].copy_from_slice(&crate::support::noise(0x9E37_79B9_7F4A_7C15u64, to - from));
     let noisy = write(d, "noisy.mp4", noisy);
     refused(d, &noisy, &["corrupt hevc data at frame"], &[]);
 

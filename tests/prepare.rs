@@ -308,19 +308,6 @@ fn fast_start_clip(d: &Path) -> (Vec<u8>, usize, usize) {
     (std::fs::read(&p).expect("read clip"), at + 8, at + size)
 }
 
-/// `len` bytes of xorshift noise, the same every run.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[test]
 fn issue15_corrupt_or_truncated_footage_adds_nothing_and_leaves_nothing_behind() {
     let dir = tempdir();
@@ -336,12 +323,20 @@ fn issue15_corrupt_or_truncated_footage_adds_nothing_and_leaves_nothing_behind()
         let len = u32::from_be_bytes(noisy[pos..pos + 4].try_into().expect("4 bytes")) as usize;
         let nal = pos + 4;
         if matches!(noisy[nal] & 0x1f, 1 | 5) && pos > (start + end) / 2 && len > 16 {
-            noisy[nal + 8..nal + len].copy_from_slice(&noise(len - 8));
+            noisy[nal + 8..nal + len]
+                .copy_from_slice(&crate::support::noise(0x2545_F491_4F6C_DD1Du64, len - 8));
         }
         pos = nal + len;
     }
     let cases: Vec<(PathBuf, &[&str])> = vec![
-        (write(d, "noise.mp4", noise(65_536)), &["cannot be decoded"]),
+        (
+            write(
+                d,
+                "noise.mp4",
+                crate::support::noise(0x2545_F491_4F6C_DD1Du64, 65_536),
+            ),
+            &["cannot be decoded"],
+        ),
         (
             write(d, "cut-mdat.mp4", &bytes[..(start + end) / 2]),
             &["cannot be decoded", "truncated"],

@@ -461,3 +461,16 @@ pub fn srt_time(s: &str, sep: char) -> u64 {
     let ms: u64 = ms.parse().unwrap_or_else(|_| bad(s));
     ((parts[0] * 60 + parts[1]) * 60 + parts[2]) * 1000 + ms
 }
+
+/// `len` bytes of xorshift noise from `seed`, the same every run.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
